@@ -1,0 +1,663 @@
+"""The engine: grad mode, ``Function`` and its context, and the reverse-mode backward pass.
+
+Everything else in the package is built on the three ideas in this file.
+
+1. **Recording.** A differentiable operation is a subclass of :class:`Function` with a ``forward``
+   (NumPy arrays in, one NumPy array out) and a ``backward`` (the gradient of the output in, one
+   gradient per input out).  ``Function.apply`` runs ``forward`` and, when grad mode is on and some
+   input requires a gradient, links the output tensor to a :class:`Context` that remembers the
+   inputs and whatever ``forward`` saved.  The contexts form a directed acyclic graph.
+
+2. **Backpropagation.** ``Tensor.backward`` walks that graph from the output back to the leaves in
+   reverse topological order (an explicit stack, never recursion, so any depth works).  At each
+   node it calls the op's ``backward`` with dC/d(output) and receives dC/d(input) for each input:
+   the chain rule, one local Jacobian-vector product at a time.  Where a tensor feeds several ops
+   (fan-out) its gradients are summed; where NumPy broadcast an input, the gradient is summed back
+   down to the input's shape here, once, for every op.
+
+3. **Higher order.** ``backward`` formulas are written with Tensor operations.  Normally they run
+   with grad mode off (cheap: no graph is built); with ``create_graph=True`` they are recorded like
+   any forward pass, so the gradient is itself a differentiable function of the inputs.
+
+In the book's notation, for one layer z = w a + b, a' = σ(z), the engine reproduces
+backpropagation's δ = ∂C/∂z = (∂C/∂a') ⊙ σ'(z), ∂C/∂b = δ, ∂C/∂w = δ aᵀ, ∂C/∂a = wᵀ δ without
+knowing anything about layers: each of those products is one op's ``backward``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ContextDecorator
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = [
+    "AnomalyError",
+    "Context",
+    "Function",
+    "backward",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "trace",
+]
+
+# The Tensor class, bound by tensor.py when it is imported (the engine sits below the tensor layer,
+# so it may not import it at module level).
+_Tensor: Any = None
+
+
+def _bind_tensor_class(cls: type) -> None:
+    global _Tensor
+    _Tensor = cls
+
+
+# --------------------------------------------------------------------------------------------
+# Grad mode
+# --------------------------------------------------------------------------------------------
+
+
+class _State(threading.local):
+    """Per-thread switches read by every ``Function.apply`` (grad mode is per thread)."""
+
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+_state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backpropagation."""
+    return _state.grad_enabled
+
+
+class _GradMode(ContextDecorator):
+    """Set grad mode inside a ``with`` block or a decorated function, and restore it afterwards.
+
+    The previous modes are kept on a stack, so one instance may be entered again while it is
+    active (a recursive decorated function) and every exit, normal or by exception, restores
+    exactly the mode that was in force at the matching entry.
+    """
+
+    _mode: bool
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> _GradMode:
+        self._previous.append(_state.grad_enabled)
+        _state.grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self._previous.pop()
+
+
+class no_grad(_GradMode):
+    """Record nothing: ``with tg.no_grad(): ...`` or ``@tg.no_grad()``.
+
+    Results computed inside have ``requires_grad=False`` and no graph, which is what evaluation
+    and optimizer updates want.
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Record operations again, for example inside a ``no_grad`` block."""
+
+    _mode = True
+
+
+# --------------------------------------------------------------------------------------------
+# Function and Context
+# --------------------------------------------------------------------------------------------
+
+_OUTPUT = object()  # marks "the op's own output" among the saved values
+
+
+class Context:
+    """What one recorded operation remembers between ``forward`` and ``backward``.
+
+    ``forward`` may store anything on it as attributes (``ctx.axis = axis``) and arrays through
+    :meth:`save_for_backward`.  In ``backward``, :attr:`saved_tensors` gives them back as Tensors:
+    a saved input array comes back as the input *Tensor* itself, the saved output array as the
+    output Tensor, so that a backward formula written in Tensor operations is differentiable again
+    under ``create_graph=True``.  Any other saved array comes back as a constant Tensor.
+    """
+
+    __slots__ = (
+        "fn",
+        "inputs",
+        "needs_input_grad",
+        "_saved",
+        "_out",
+        "_freed",
+        "_site",
+        "__dict__",
+    )
+
+    def __init__(self) -> None:
+        self.fn: type[Function] = Function
+        self.inputs: tuple[Tensor | None, ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._saved: tuple[Any, ...] = ()
+        self._out: Any = None
+        self._freed = False
+        self._site: str | None = None
+
+    if TYPE_CHECKING:  # ops store their own attributes on the context (ctx.axis = ...)
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep ``values`` (usually forward's input or output arrays) for ``backward``."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The saved values, as Tensors (see the class docstring); ``None`` stays ``None``."""
+        if self._freed:
+            raise RuntimeError(_freed_message(self))
+        return tuple(self._unpack(v) for v in self._saved)
+
+    def _unpack(self, v: Any) -> Any:
+        if v is _OUTPUT:
+            return self._out
+        if isinstance(v, np.ndarray):
+            return _Tensor._wrap(v)
+        return v
+
+    def _link(self, out: Tensor) -> None:
+        """After forward: swap saved input/output arrays for their Tensors (matched by identity)."""
+        self._out = out
+        if not self._saved:
+            return
+        data = out.data
+        inputs = self.inputs
+        linked = []
+        for v in self._saved:
+            if v is data:
+                linked.append(_OUTPUT)
+                continue
+            for t in inputs:
+                if t is not None and t.data is v:
+                    linked.append(t)
+                    break
+            else:
+                linked.append(v)
+        self._saved = tuple(linked)
+
+    def _free(self) -> None:
+        self._saved = ()
+        self._out = None
+        self.inputs = ()
+        self._freed = True
+
+    @property
+    def name(self) -> str:
+        """The op's name, e.g. ``"Mul"``."""
+        return self.fn.__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def _freed_message(ctx: Context) -> str:
+    return (
+        f"Trying to backward through the graph a second time (at op {ctx.name}): its saved values "
+        "were freed after the first backward. Pass retain_graph=True to the first backward() "
+        "if you need to backpropagate through the same graph again."
+    )
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses define two static methods::
+
+        class Cube(tg.Function):
+            @staticmethod
+            def forward(ctx, x):             # NumPy arrays in, one NumPy array out
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, grad_output):  # dC/dy in, one dC/d(input) per forward input
+                (x,) = ctx.saved_tensors      # the input *Tensor*
+                return grad_output * 3 * x ** 2
+
+    and are called as ``Cube.apply(t)``.
+
+    * ``forward`` receives each Tensor argument as its NumPy array and every other argument
+      (numbers, axes, shapes, keyword arguments) unchanged; it returns one array.
+    * ``backward`` receives ``grad_output`` as a Tensor of the output's shape and returns one value
+      per *positional* argument of ``forward`` (a tuple when there are several): a Tensor, an array,
+      or ``None`` (no gradient, e.g. for non-Tensor arguments or when
+      ``ctx.needs_input_grad[i]`` is False).  Write it with Tensor operations on
+      ``ctx.saved_tensors`` and ``grad_output`` so that ``create_graph=True`` can differentiate it
+      again; use ``t.data`` for quantities that are locally constant (masks, signs).
+    * A gradient may have the *broadcast* shape of the output: the engine sums it down to the
+      input's shape (and casts it to the input's dtype).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("forward is not implemented")
+
+    @staticmethod
+    def backward(ctx: Context, grad_output: Tensor) -> Any:
+        raise NotImplementedError("backward is not implemented")
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``forward`` on the arrays of ``args`` and return the result as a Tensor.
+
+        The result is linked into the graph only when grad mode is on, some Tensor argument
+        requires a gradient, and the result is floating point.
+        """
+        TensorCls = _Tensor
+        ctx = Context()
+        requires_grad = False
+        arrays = []
+        for a in args:
+            if isinstance(a, TensorCls):
+                arrays.append(a.data)
+                if a.requires_grad:
+                    requires_grad = True
+            else:
+                arrays.append(a)
+        state = _state
+        record = requires_grad and state.grad_enabled
+        raw = cls.forward(ctx, *arrays, **kwargs)
+        data = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
+        if state.anomaly:
+            _check_forward(cls, args, data)
+        if record and data.dtype.kind == "f":
+            ctx.fn = cls
+            ctx.inputs = tuple(a if isinstance(a, TensorCls) else None for a in args)
+            ctx.needs_input_grad = tuple(isinstance(a, TensorCls) and a.requires_grad for a in args)
+            out = TensorCls._wrap(data, True, ctx)
+            ctx._link(out)
+            if state.anomaly:
+                ctx._site = _user_site()
+            return out
+        return TensorCls._wrap(data)
+
+
+# --------------------------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------------------------
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from ``root`` through recorded ops, root first, each before its inputs.
+
+    Iterative depth-first search with an explicit stack: a node is appended after all of its
+    inputs (post-order), and the reversed post-order is a topological order.  Identity, not value,
+    decides whether a tensor was seen.  The order is deterministic for a given graph.
+    """
+    post: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            post.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        ctx = t._ctx
+        if ctx is not None:
+            if ctx._freed:
+                raise RuntimeError(_freed_message(ctx))
+            for inp in reversed(ctx.inputs):
+                if inp is not None and inp.requires_grad and id(inp) not in seen:
+                    stack.append((inp, False))
+    post.reverse()
+    return post
+
+
+def _sum_to_shape(g: Tensor, shape: tuple[int, ...], ctx: Context, i: int) -> Tensor:
+    """Undo broadcasting: sum ``g`` over the axes that NumPy added or stretched for this input."""
+    lead = g.ndim - len(shape)
+    if lead < 0:
+        raise RuntimeError(
+            f"{ctx.name}.backward returned a gradient of shape {g.shape} for input {i} of shape "
+            f"{shape}: it has fewer dimensions than the input"
+        )
+    axes = tuple(range(lead)) + tuple(
+        lead + k for k, n in enumerate(shape) if n == 1 and g.shape[lead + k] != 1
+    )
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+        if lead:
+            g = g.reshape(shape)
+    if g.shape != shape:
+        raise RuntimeError(
+            f"{ctx.name}.backward returned a gradient of shape {g.shape} for input {i} of shape "
+            f"{shape}; the shapes are not broadcast-compatible"
+        )
+    return g
+
+
+def _accumulate(grads: dict[int, Tensor], t: Tensor, g: Tensor) -> None:
+    """Add ``g`` to the gradient gathered so far for ``t`` (out of place: no shared buffers)."""
+    key = id(t)
+    prev = grads.get(key)
+    grads[key] = g if prev is None else prev + g
+
+
+def backward(
+    root: Tensor,
+    gradient: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Tensor | None] | None:
+    """Backpropagate from ``root``; the engine behind ``Tensor.backward`` and :func:`grad`.
+
+    Without ``inputs``: accumulate dC/dt into ``t.grad`` of every leaf ``t`` that requires a
+    gradient (and of non-leaves that called ``retain_grad``).  With ``inputs``: leave every
+    ``.grad`` alone and return the gradients of those tensors instead.
+    """
+    TensorCls = _Tensor
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad and has no graph: "
+            "create the leaves with requires_grad=True, outside no_grad()"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a tensor with one element; this one has "
+                f"shape {root.shape}. Pass gradient= (dC/d(this tensor), of shape {root.shape})"
+            )
+        seed = TensorCls._wrap(np.ones(root.shape, dtype=root.dtype))
+    else:
+        seed = gradient
+        if not isinstance(seed, TensorCls):
+            seed = TensorCls(gradient, dtype=root.dtype)
+        if seed.shape != root.shape:
+            raise ValueError(
+                f"backward(): gradient has shape {seed.shape} but the tensor has shape "
+                f"{root.shape}; they must be equal"
+            )
+        if seed.dtype != root.dtype:
+            seed = seed.astype(root.dtype)
+
+    order = _topological_order(root)
+    wanted: dict[int, int] = {}
+    results: list[Tensor | None] = []
+    if inputs is not None:
+        wanted = {id(t): k for k, t in enumerate(inputs)}
+        results = [None] * len(inputs)
+
+    grads: dict[int, Tensor] = {id(root): seed}
+    tracers = list(_tracers)
+    anomaly = _state.anomaly
+    previous_mode = _state.grad_enabled
+    _state.grad_enabled = create_graph
+    try:
+        for pos, t in enumerate(order):
+            order[pos] = None  # type: ignore[call-overload]  # release tensors as we go
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                for hook in t._hooks.values():
+                    replaced = hook(g)
+                    if replaced is not None:
+                        g = replaced if isinstance(replaced, TensorCls) else TensorCls(replaced)
+            ctx = t._ctx
+            if inputs is not None:
+                k = wanted.get(id(t))
+                if k is not None:
+                    results[k] = g
+            elif ctx is None or t._retains_grad:
+                # Leaf (or retained) gradient: the tensor owns its buffer (clone on first arrival).
+                t.grad = g.clone() if t.grad is None else t.grad + g
+            if ctx is None:
+                continue
+            if ctx._freed:
+                raise RuntimeError(_freed_message(ctx))
+            _run_node(ctx, g, grads, tracers, anomaly)
+            if not retain_graph:
+                ctx._free()
+    finally:
+        _state.grad_enabled = previous_mode
+    return results if inputs is not None else None
+
+
+def _run_node(
+    ctx: Context,
+    g: Tensor,
+    grads: dict[int, Tensor],
+    tracers: list[trace],
+    anomaly: bool,
+) -> None:
+    """Call one op's backward and pass each input its share of the gradient."""
+    out = ctx.fn.backward(ctx, g)
+    if not isinstance(out, tuple):
+        out = (out,)
+    inputs = ctx.inputs
+    if len(out) != len(inputs):
+        raise RuntimeError(
+            f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
+            f"{len(inputs)} positional argument(s); return one per argument (None where unused)"
+        )
+    TensorCls = _Tensor
+    needs = ctx.needs_input_grad
+    passed: list[Tensor | None] = []
+    for i, (inp, gi) in enumerate(zip(inputs, out)):
+        if gi is None or not needs[i] or inp is None:
+            passed.append(None)
+            continue
+        if not isinstance(gi, TensorCls):
+            gi = TensorCls(gi, dtype=inp.dtype)
+        if gi.shape != inp.shape:
+            gi = _sum_to_shape(gi, inp.shape, ctx, i)
+        if gi.dtype != inp.dtype:
+            gi = gi.astype(inp.dtype)
+        if anomaly and not np.isfinite(gi.data).all():
+            raise AnomalyError(
+                f"{ctx.name}.backward produced a non-finite gradient for input {i} "
+                f"(shape {inp.shape}); the op was created at {ctx._site}"
+            )
+        _accumulate(grads, inp, gi)
+        passed.append(gi)
+    for tr in tracers:
+        tr._record(ctx, g, passed)
+
+
+def grad(
+    outputs: Tensor,
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor, ...]:
+    """Return d(outputs)/d(inputs) without touching any ``.grad`` (``torch.autograd.grad``).
+
+    ``grad_outputs`` plays the role of ``gradient`` in ``backward``.  ``retain_graph`` defaults to
+    ``create_graph``.  An input the output does not depend on raises unless ``allow_unused``,
+    in which case its gradient is a tensor of zeros.
+    """
+    single = isinstance(inputs, _Tensor)
+    ins: list[Tensor] = [inputs] if single else list(inputs)  # type: ignore[list-item]
+    for k, t in enumerate(ins):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad(): input {k} (shape {t.shape}) does not require grad")
+    keep = create_graph if retain_graph is None else retain_graph
+    res = backward(outputs, grad_outputs, keep, create_graph, ins)
+    assert res is not None
+    final = []
+    for k, (t, g) in enumerate(zip(ins, res)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad(): input {k} (shape {t.shape}) was not used to compute the output; "
+                    "pass allow_unused=True to get zeros for it"
+                )
+            g = _Tensor.zeros_like(t)
+        final.append(g)
+    return tuple(final)
+
+
+# --------------------------------------------------------------------------------------------
+# Study tools that live in the engine: tracing and anomaly detection
+# --------------------------------------------------------------------------------------------
+
+_tracers: list[trace] = []
+
+
+class TraceStep:
+    """One backward step: the op, the shapes, and the norms of the gradients in and out."""
+
+    __slots__ = ("index", "op", "output_shape", "grad_norm", "input_shapes", "input_grad_norms")
+
+    def __init__(
+        self,
+        index: int,
+        op: str,
+        output_shape: tuple[int, ...],
+        grad_norm: float,
+        input_shapes: list[tuple[int, ...] | None],
+        input_grad_norms: list[float | None],
+    ) -> None:
+        self.index = index
+        self.op = op
+        self.output_shape = output_shape
+        self.grad_norm = grad_norm
+        self.input_shapes = input_shapes
+        self.input_grad_norms = input_grad_norms
+
+    def __str__(self) -> str:
+        ins = ", ".join(
+            "const" if s is None else f"{s}" + ("" if n is None else f" |g|={n:.4g}")
+            for s, n in zip(self.input_shapes, self.input_grad_norms)
+        )
+        return (
+            f"step {self.index}: {self.op}  out {self.output_shape} |g|={self.grad_norm:.4g}"
+            f"  ->  [{ins}]"
+        )
+
+    def __repr__(self) -> str:
+        return f"TraceStep({self})"
+
+
+class trace:
+    """Report each backward step in the order the engine runs it.
+
+    >>> with tg.trace() as steps:          # doctest: +SKIP
+    ...     cost.backward()
+    step 0: Mul  out () |g|=1  ->  [() |g|=0.5, () |g|=2]
+    ...
+    >>> steps.steps[0].op                   # doctest: +SKIP
+    'Mul'
+
+    Each step names the op whose ``backward`` ran, the shape of its output and the norm of the
+    gradient arriving there (‖∂C/∂output‖), and for each input its shape and the norm of the
+    gradient passed to it.  Steps are printed to ``file`` (default: standard output) unless
+    ``file=None``, and always kept in ``.steps``.
+    """
+
+    def __init__(self, file: TextIO | None | str = "stdout") -> None:
+        self.steps: list[TraceStep] = []
+        self._file: TextIO | None = sys.stdout if file == "stdout" else file  # type: ignore[assignment]
+
+    def __enter__(self) -> trace:
+        _tracers.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _tracers.remove(self)
+
+    def __iter__(self) -> Iterator[TraceStep]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def _record(self, ctx: Context, g: Tensor, passed: list[Tensor | None]) -> None:
+        step = TraceStep(
+            len(self.steps),
+            ctx.name,
+            g.shape,
+            float(np.linalg.norm(g.data)),
+            [None if t is None else t.shape for t in ctx.inputs],
+            [None if p is None else float(np.linalg.norm(p.data)) for p in passed],
+        )
+        self.steps.append(step)
+        if self._file is not None:
+            print(step, file=self._file)
+
+
+class AnomalyError(FloatingPointError):
+    """Raised inside ``detect_anomaly()`` where a NaN or an infinity first appears."""
+
+
+class detect_anomaly(ContextDecorator):
+    """Raise :class:`AnomalyError` at the first op whose forward result or backward gradient
+    contains NaN or infinity, naming the op and the file and line of the user's code that
+    created it.  Slower (every result is scanned), so meant for debugging.
+    """
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> detect_anomaly:
+        self._previous.append(_state.anomaly)
+        _state.anomaly = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.anomaly = self._previous.pop()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_site() -> str:
+    """``file:line`` of the innermost caller outside this package (where the user made the op)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PACKAGE_DIR + os.sep):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "<unknown>"
+
+
+def _check_forward(cls: type[Function], args: tuple[Any, ...], data: np.ndarray) -> None:
+    if data.dtype.kind not in "fc" or np.isfinite(data).all():
+        return
+    bad_inputs = [
+        i
+        for i, a in enumerate(args)
+        if isinstance(a, _Tensor) and a.dtype.kind in "fc" and not np.isfinite(a.data).all()
+    ]
+    why = (
+        f"its input(s) {bad_inputs} already contained NaN or infinity"
+        if bad_inputs
+        else "all of its inputs were finite"
+    )
+    raise AnomalyError(
+        f"{cls.__name__} produced NaN or infinity in the forward pass ({why}); "
+        f"created at {_user_site()}"
+    )

@@ -1,0 +1,399 @@
+"""Elementwise primitives: arithmetic and the scalar functions of calculus.
+
+Each op is a ``Function``: ``forward`` on NumPy arrays, and beside it ``backward``, which maps
+dC/dz (``g``, a Tensor shaped like the output z) to dC/d(input) with Tensor operations.  The
+gradients may keep the broadcast shape of z: the engine sums them back to each input's shape.
+
+Saved *inputs* and the saved *output* come back from ``ctx.saved_tensors`` as the graph's own
+Tensors, so these formulas can be differentiated again (``create_graph=True``).  Masks and signs
+are built from ``.data``: they are locally constant, so their derivative is zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Context, Function
+from ..tensor import Tensor
+
+
+class Add(Function):
+    """z = a + b.   ∂z/∂a = 1, ∂z/∂b = 1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+        return g, g
+
+
+class Sub(Function):
+    """z = a − b.   ∂z/∂a = 1, ∂z/∂b = −1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a - b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor | None]:
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Neg(Function):
+    """z = −x.   ∂z/∂x = −1."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        return -g
+
+
+class Mul(Function):
+    """z = a · b (elementwise).   ∂z/∂a = b, ∂z/∂b = a."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Function):
+    """z = a / b.   ∂z/∂a = 1/b, ∂z/∂b = −a/b² = −z/b."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a / b
+        ctx.save_for_backward(b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / b if need_a else None
+        gb = -g * out / b if need_b else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """z = xᵖ for a constant number p.   ∂z/∂x = p xᵖ⁻¹."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, p: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return x**p
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 1:
+            return g, None
+        if p == 2:
+            return g * (2 * x), None
+        return g * (p * x ** (p - 1)), None
+
+
+class Pow(Function):
+    """z = aᵇ with both sides tensors.   ∂z/∂a = b aᵇ⁻¹, ∂z/∂b = aᵇ log a (needs a > 0)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = g * b * a ** (b - 1) if need_a else None
+        gb = g * out * a.log() if need_b else None
+        return ga, gb
+
+
+class Exp(Function):
+    """z = eˣ.   ∂z/∂x = eˣ = z."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = np.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    """z = ln x.   ∂z/∂x = 1/x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g / x
+
+
+class Sqrt(Function):
+    """z = √x.   ∂z/∂x = 1 / (2√x) = 1 / (2z)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = np.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * 0.5 / out
+
+
+class Abs(Function):
+    """z = |x|.   ∂z/∂x = sign(x), with the convention abs'(0) = 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g * np.sign(x.data)
+
+
+class Sin(Function):
+    """z = sin x.   ∂z/∂x = cos x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+
+class Cos(Function):
+    """z = cos x.   ∂z/∂x = −sin x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return -g * x.sin()
+
+
+class Tanh(Function):
+    """z = tanh x.   ∂z/∂x = 1 − tanh² x = 1 − z².  (``np.tanh`` never overflows.)"""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = np.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * (1 - out * out)
+
+
+def stable_sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e⁻ˣ) without overflow for any finite x.
+
+    NOTE: e⁻ˣ overflows for x < −709 in float64 (−88 in float32).  With e = e^(−|x|) ≤ 1,
+    σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0: both only ever exponentiate a non-positive
+    number.
+    """
+    e = np.exp(-np.abs(x))
+    d = 1 + e
+    return np.where(x >= 0, 1 / d, e / d)
+
+
+class Sigmoid(Function):
+    """a = σ(z) = 1 / (1 + e⁻ᶻ), the book's neuron.   σ'(z) = σ(z)(1 − σ(z)) = a(1 − a)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        out = stable_sigmoid(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return g * (out * (1 - out))
+
+
+class Relu(Function):
+    """z = max(x, 0).   ∂z/∂x = 1 for x > 0, else 0 (so relu'(0) = 0)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g * (x.data > 0)
+
+
+class LeakyRelu(Function):
+    """z = x for x > 0, slope·x otherwise.   ∂z/∂x = 1 for x > 0, else slope."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, slope: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.slope = slope
+        return np.where(x > 0, x, x * slope)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return g * np.where(x.data > 0, 1, ctx.slope).astype(x.dtype), None
+
+
+class Softplus(Function):
+    """z = ln(1 + eˣ).   ∂z/∂x = σ(x).
+
+    NOTE: computed as ``logaddexp(0, x)`` = max(x, 0) + ln(1 + e^(−|x|)), finite for all finite x.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return g * x.sigmoid()
+
+
+class Clip(Function):
+    """z = min(max(x, lo), hi).   ∂z/∂x = 1 for lo ≤ x ≤ hi (bounds included), else 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, lo: float | None, hi: float | None) -> np.ndarray:
+        if lo is None and hi is None:
+            raise ValueError("clip: at least one of lo and hi must be given")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        inside = np.ones(x.shape, dtype=bool)
+        if ctx.lo is not None:
+            inside &= x.data >= ctx.lo
+        if ctx.hi is not None:
+            inside &= x.data <= ctx.hi
+        return g * inside, None, None
+
+
+def _tie_share(a: np.ndarray, b: np.ndarray, dtype: Any) -> np.ndarray:
+    """1 where a wins, 0 where b wins, ½ at ties (the gradient is shared equally)."""
+    return (a > b).astype(dtype) + 0.5 * (a == b).astype(dtype)
+
+
+class Maximum(Function):
+    """z = max(a, b) elementwise.   ∂z/∂a = [a > b] + ½[a = b], ∂z/∂b = [b > a] + ½[a = b]."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        share = _tie_share(a.data, b.data, g.dtype)
+        return g * share, g * (1 - share)
+
+
+class Minimum(Function):
+    """z = min(a, b) elementwise.   ∂z/∂a = [a < b] + ½[a = b], ∂z/∂b = [b < a] + ½[a = b]."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = ctx.saved_tensors
+        share = _tie_share(b.data, a.data, g.dtype)
+        return g * share, g * (1 - share)
+
+
+class Where(Function):
+    """z = a where cond else b.   ∂z/∂a = [cond], ∂z/∂b = [not cond]; cond gets no gradient."""
+
+    @staticmethod
+    def forward(ctx: Context, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.cond = cond
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
+        cond = ctx.cond
+        _, need_a, need_b = ctx.needs_input_grad
+        return None, (g * cond if need_a else None), (g * ~cond if need_b else None)
+
+
+class Cast(Function):
+    """z = x converted to another dtype.   ∂z/∂x = 1 (the gradient is cast back)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+        ctx.dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        return g.astype(ctx.dtype), None
+
+
+class Clone(Function):
+    """z = a copy of x with its own buffer.   ∂z/∂x = 1."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> Tensor:
+        return g

@@ -1,0 +1,78 @@
+"""Matrix multiplication, the op that carries a layer's z = w a + b.
+
+For C depending on Z = A B:  ∂C/∂A = G Bᵀ and ∂C/∂B = Aᵀ G, with G = ∂C/∂Z.  In the book's
+terms, ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ are these two products.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Context, Function
+from ..tensor import Tensor
+
+
+def _swap(t: Tensor) -> Tensor:
+    """Transpose the last two axes (the matrix transpose of a batch of matrices)."""
+    axes = list(range(t.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return t.transpose(*axes)
+
+
+class MatMul(Function):
+    """Z = A @ B with NumPy's rules: 1-D operands are promoted to a row (A) or a column (B) and
+    the added axis is removed again; leading axes are batch axes and broadcast.
+
+    ∂C/∂A = G Bᵀ, ∂C/∂B = Aᵀ G (summed over broadcast batch axes by the engine).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # Put back the axes NumPy removed for 1-D operands, so every product below is a matrix one.
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        gshape = g.shape
+        if a.ndim == 1:
+            gshape = gshape[:-1] + (1,) + gshape[-1:] if b.ndim > 1 else gshape + (1,)
+        if b.ndim == 1:
+            gshape = gshape + (1,)
+        g2 = g.reshape(gshape) if gshape != g.shape else g
+        ga = gb = None
+        if need_a:
+            ga = g2 @ _swap(b2)
+            if a.ndim == 1:  # (..., 1, n) -> (..., n); the engine sums the batch axes
+                ga = ga.reshape(ga.shape[:-2] + ga.shape[-1:])
+        if need_b:
+            gb = _swap(a2) @ g2
+            if b.ndim == 1:  # (..., n, 1) -> (..., n)
+                gb = gb.reshape(gb.shape[:-1])
+        return ga, gb
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` with a clear error when the operands do not align."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align: the last axis of the first "
+            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the "
+            f"second ({k_b})"
+        )
+    try:
+        return MatMul.apply(a, b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None

@@ -1,0 +1,150 @@
+"""Shape primitives: they move numbers around without changing them.
+
+So each backward moves the gradient back: reshape it, transpose it back, sum what broadcasting
+copied (done by the engine), or scatter it into the positions that indexing read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Context, Function
+from ..tensor import Tensor
+
+
+class Reshape(Function):
+    """z = x with a new shape (same elements, same order).   ∂C/∂x = reshape(g, x.shape)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+                f"into shape {shape}"
+            ) from None
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        return g.reshape(ctx.shape), None
+
+
+class Transpose(Function):
+    """z = x with its axes permuted (reversed when ``axes`` is None).   ∂C/∂x = g permuted back."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
+        if axes is not None and sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d shape")
+        ctx.axes = axes
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        if ctx.axes is None:
+            return g.transpose(), None
+        inverse = tuple(int(i) for i in np.argsort([a % g.ndim for a in ctx.axes]))
+        return g.transpose(*inverse), None
+
+
+class BroadcastTo(Function):
+    """z = x repeated along new leading axes and stretched size-1 axes.
+
+    ∂C/∂x = g summed over the repeated axes, which is exactly the engine's un-broadcasting, so
+    this backward only passes g on.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        return g, None
+
+
+def normalize_index(index: Any) -> Any:
+    """Turn Tensors and lists inside an index into NumPy arrays; reject float indices."""
+    if isinstance(index, tuple):
+        return tuple(_index_part(i) for i in index)
+    return _index_part(index)
+
+
+def _index_part(i: Any) -> Any:
+    if isinstance(i, Tensor):
+        i = i.data
+    elif isinstance(i, list):
+        i = np.asarray(i)
+        if i.size == 0:
+            i = i.astype(np.intp)
+    if isinstance(i, np.ndarray) and i.dtype.kind not in "biu":
+        raise IndexError(f"index arrays must be integer or boolean, got dtype {i.dtype}")
+    if isinstance(i, float):
+        raise IndexError(f"float index {i!r}: indices must be integers, slices or arrays")
+    return i
+
+
+def _is_advanced(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, np.ndarray) for p in parts)
+
+
+class GetItem(Function):
+    """z = x[index] (basic slicing or integer/boolean array indexing).
+
+    ∂C/∂x = zeros of x's shape with g added at the positions read; an element read k times
+    receives the sum of its k gradients.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, index: Any) -> np.ndarray:
+        ctx.shape, ctx.index = x.shape, index
+        return np.asarray(x[index])
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+        return ScatterAdd.apply(g, ctx.index, ctx.shape), None
+
+
+class ScatterAdd(Function):
+    """z = zeros(shape) with g added at ``index`` (the adjoint of GetItem).
+
+    ∂C/∂g = (∂C/∂z)[index].
+    """
+
+    @staticmethod
+    def forward(ctx: Context, g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+        ctx.index = index
+        out = np.zeros(shape, dtype=g.dtype)
+        if _is_advanced(index):
+            np.add.at(out, index, g)  # NOTE: plain `out[index] += g` drops repeated indices
+        else:
+            out[index] = g
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+        return GetItem.apply(g, ctx.index), None, None
+
+
+class Concatenate(Function):
+    """z = [x₁, x₂, …] joined along ``axis``.   ∂C/∂x_k = the slice of g that x_k filled."""
+
+    @staticmethod
+    def forward(ctx: Context, *xs: np.ndarray, axis: int) -> np.ndarray:
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([0] + [x.shape[axis] for x in xs])
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, ...]:
+        lead = (slice(None),) * ctx.axis
+        b = ctx.bounds
+        return tuple(
+            g[lead + (slice(int(b[k]), int(b[k + 1])),)] if need else None
+            for k, need in enumerate(ctx.needs_input_grad)
+        )

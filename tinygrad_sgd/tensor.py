@@ -1,0 +1,661 @@
+"""``Tensor``: a NumPy array that remembers how it was computed.
+
+Every method here is a thin call of one op from :mod:`tinygrad_sgd.ops` (or a short composition
+of them); the mathematics lives in the ops.  The dtype policy follows NumPy: floating arrays keep
+their dtype, while Python numbers, lists and integer arrays become the default float dtype
+(float64 unless :func:`set_default_dtype` says otherwise).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import autograd
+from .autograd import Context, backward
+
+_default_dtype: np.dtype[Any] = np.dtype(np.float64)
+
+Axis = int | Sequence[int] | None
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Make ``dtype`` (float16, float32 or float64) the dtype of new tensors built from Python
+    numbers, lists and integer arrays.  Floating NumPy arrays always keep their own dtype."""
+    global _default_dtype
+    d = np.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
+    _default_dtype = d
+
+
+def get_default_dtype() -> np.dtype[Any]:
+    """The current default floating dtype."""
+    return _default_dtype
+
+
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    """Convert constructor input to an owned ndarray following the dtype policy."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        d = np.dtype(dtype)
+        if d.kind not in "biuf":
+            raise TypeError(f"Tensor: unsupported dtype {d}; use a bool, integer or float dtype")
+        try:
+            return np.array(data, dtype=d)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"Tensor: cannot convert {type(data).__name__} to {d}: {e}") from None
+    is_numpy = isinstance(data, (np.ndarray, np.generic))
+    try:
+        arr = np.array(data)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"Tensor: cannot build an array from this input: {e}") from None
+    kind = arr.dtype.kind
+    if kind in "iu" or (kind == "f" and not is_numpy):
+        return arr.astype(_default_dtype)
+    if kind in "bf":
+        return arr
+    raise TypeError(
+        f"Tensor: unsupported data of dtype {arr.dtype} (from {type(data).__name__}); "
+        "expected numbers, nested lists of numbers, or a bool/integer/float ndarray"
+    )
+
+
+def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+class RemovableHandle:
+    """Returned by :meth:`Tensor.register_hook`; ``remove()`` unregisters the hook."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    >>> w = Tensor([[0.5, -1.0]], requires_grad=True)   # doctest: +SKIP
+    >>> a = (w @ Tensor([[1.0], [2.0]])).sigmoid()       # a = σ(w x)
+    >>> a.sum().backward(); w.grad                      # ∂a/∂w = σ'(z) xᵀ
+
+    ``data`` is the NumPy array; ``grad`` is ``None`` or a Tensor of the same shape and dtype,
+    filled (accumulated) by :meth:`backward` for leaves with ``requires_grad=True``.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "__weakref__")
+
+    # ndarray (op) Tensor must defer to Tensor's reflected operators, not broadcast elementwise.
+    __array_ufunc__ = None
+    __array_priority__ = 1000.0
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    _ctx: Context | None
+    _hooks: dict[int, Callable[[Tensor], Tensor | None]] | None
+    _retains_grad: bool
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        arr = _as_array(data, dtype)
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad=True needs a floating dtype, but this tensor is {arr.dtype}: "
+                "only floating point tensors have gradients"
+            )
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._hooks = None
+        self._retains_grad = False
+
+    @classmethod
+    def _wrap(
+        cls, data: np.ndarray, requires_grad: bool = False, ctx: Context | None = None
+    ) -> Tensor:
+        """Internal fast constructor: wrap an array as it is (no copy, no checks)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    # ---------------------------------------------------------------- properties
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Context | None:
+        """The recorded op that produced this tensor (``None`` for leaves)."""
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (the matrix transpose for 2-D)."""
+        return self.transpose()
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied, as with ``torch.Tensor.numpy``)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item(): the tensor has {self.size} elements (shape {self.shape})")
+        return self.data.item()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extra = ""
+        if self.dtype != _default_dtype and self.dtype.kind == "f" or self.dtype.kind != "f":
+            extra += f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.data.item())
+
+    __hash__ = object.__hash__
+
+    # ---------------------------------------------------------------- autograd
+
+    def backward(
+        self, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Accumulate dself/dleaf into ``leaf.grad`` for every leaf that requires grad.
+
+        ``gradient`` is dC/dself (needed unless self has one element; then it is 1).
+        The graph is freed afterwards unless ``retain_graph``; ``create_graph`` records the
+        backward pass so the gradients can be differentiated again.
+        """
+        backward(self, gradient, retain_graph or create_graph, create_graph)
+
+    def detach(self) -> Tensor:
+        """The same data (shared) as a new leaf that is cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place (only on leaves) and return self."""
+        if not self.is_leaf and not flag:
+            raise RuntimeError(
+                "requires_grad_(False) on a non-leaf tensor: use detach() to cut it from the graph"
+            )
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"requires_grad=True needs a floating dtype, not {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
+        self.grad = None
+
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call ``fn(grad)`` when this tensor's gradient has been computed during backward.
+
+        ``fn`` may return a replacement gradient (which then flows on), or ``None``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = fn
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad on a tensor that does not require grad")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    # ---------------------------------------------------------------- constructors
+
+    @staticmethod
+    def _make(arr: np.ndarray, dtype: Any, requires_grad: bool) -> Tensor:
+        d = _default_dtype if dtype is None else np.dtype(dtype)
+        return Tensor(arr.astype(d, copy=False), requires_grad=requires_grad)
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor._make(np.zeros(_shape_arg(shape)), dtype, requires_grad)
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor._make(np.ones(_shape_arg(shape)), dtype, requires_grad)
+
+    @staticmethod
+    def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        shp = (shape,) if isinstance(shape, int) else tuple(shape)
+        return Tensor._make(np.full(shp, value), dtype, requires_grad)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor._make(np.eye(n, m), dtype, requires_grad)
+
+    @staticmethod
+    def arange(
+        start: float,
+        stop: float | None = None,
+        step: float = 1,
+        dtype: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        arr = np.arange(start) if stop is None else np.arange(start, stop, step)
+        return Tensor._make(arr, dtype, requires_grad)
+
+    @staticmethod
+    def randn(
+        *shape: Any, seed: int | None = None, dtype: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        """Samples of the standard normal N(0, 1)."""
+        rng = np.random.default_rng(seed)
+        return Tensor._make(rng.standard_normal(_shape_arg(shape)), dtype, requires_grad)
+
+    @staticmethod
+    def uniform(
+        *shape: Any,
+        low: float = 0.0,
+        high: float = 1.0,
+        seed: int | None = None,
+        dtype: Any = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
+        """Samples of the uniform distribution on [low, high)."""
+        rng = np.random.default_rng(seed)
+        return Tensor._make(rng.uniform(low, high, _shape_arg(shape)), dtype, requires_grad)
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
+
+    # ---------------------------------------------------------------- arithmetic
+
+    def _operand(self, other: Any) -> Tensor:
+        """Turn the other side of a binary operator into a Tensor.
+
+        Python numbers take this tensor's dtype where NumPy's rules allow it (``x32 * 3.0`` stays
+        float32), as NumPy treats Python scalars as "weak".
+        """
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float, bool)) and not isinstance(other, np.generic):
+            return Tensor._wrap(np.asarray(other, dtype=np.result_type(self.dtype, other)))
+        return Tensor(other)
+
+    def _binary(self, fn: type[autograd.Function], a: Any, b: Any, sym: str) -> Tensor:
+        a = self._operand(a)
+        b = self._operand(b)
+        try:
+            return fn.apply(a, b)
+        except ValueError as e:
+            if "broadcast" in str(e):
+                raise ValueError(
+                    f"{sym}: operands with shapes {a.shape} and {b.shape} cannot be broadcast "
+                    "together (NumPy broadcasting: trailing dimensions must match or be 1)"
+                ) from None
+            raise
+
+    def __add__(self, other: Any) -> Tensor:
+        return self._binary(ops.Add, self, other, "+")
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self._binary(ops.Add, other, self, "+")
+
+    def __sub__(self, other: Any) -> Tensor:
+        return self._binary(ops.Sub, self, other, "-")
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._binary(ops.Sub, other, self, "-")
+
+    def __mul__(self, other: Any) -> Tensor:
+        return self._binary(ops.Mul, self, other, "*")
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._binary(ops.Mul, other, self, "*")
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return self._binary(ops.Div, self, other, "/")
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return self._binary(ops.Div, other, self, "/")
+
+    def __pow__(self, other: Any) -> Tensor:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return ops.PowScalar.apply(self, other)
+        return self._binary(ops.Pow, self, other, "**")
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return self._binary(ops.Pow, other, self, "**")
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, self._operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self._operand(other), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def pow(self, p: Any) -> Tensor:
+        """Elementwise ``self ** p``."""
+        return self.__pow__(p)
+
+    def matmul(self, other: Any) -> Tensor:
+        return self.__matmul__(other)
+
+    # comparisons: bool tensors, never differentiable
+
+    def _compare(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(op(self.data, o)))
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    # ---------------------------------------------------------------- elementwise
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def sin(self) -> Tensor:
+        return ops.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return ops.Cos.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def softplus(self) -> Tensor:
+        return ops.Softplus.apply(self)
+
+    def leaky_relu(self, slope: float = 0.01) -> Tensor:
+        return ops.LeakyRelu.apply(self, slope)
+
+    def clip(self, lo: float | None, hi: float | None) -> Tensor:
+        return ops.Clip.apply(self, lo, hi)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
+        return ops.Cast.apply(self, np.dtype(dtype))
+
+    def clone(self) -> Tensor:
+        """A copy with its own buffer (differentiable: the gradient passes through unchanged)."""
+        return ops.Clone.apply(self)
+
+    # ---------------------------------------------------------------- reductions
+
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Σx / n over ``axis``."""
+        ax = ops.normalize_axis(axis, self.ndim)
+        return ops.Sum.apply(self, ax, keepdims) * (1.0 / ops.count(self.shape, ax))
+
+    def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Σ(x − mean)² / (n − ddof) over ``axis`` (NumPy's default ddof=0)."""
+        ax = ops.normalize_axis(axis, self.ndim)
+        d = self - self.mean(ax, keepdims=True)
+        return (d * d).sum(ax, keepdims) * (1.0 / (ops.count(self.shape, ax) - ddof))
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Min.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.LogSumExp.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the largest element (first on ties); an integer tensor without gradient."""
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        """exp(x_i) / Σ_j exp(x_j) along ``axis``, computed stably."""
+        return ops.Softmax.apply(self, ops.normalize_axis(axis, self.ndim, single=True))
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        """x_i − log Σ_j exp(x_j) along ``axis``, computed stably."""
+        return ops.LogSoftmax.apply(self, ops.normalize_axis(axis, self.ndim, single=True))
+
+    # ---------------------------------------------------------------- shape
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return ops.Reshape.apply(self, _shape_arg(shape))
+
+    def transpose(self, *axes: Any) -> Tensor:
+        ax = _shape_arg(axes) if axes else None
+        return ops.Transpose.apply(self, ax)
+
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        """Remove axes of length 1 (all of them, or those named; naming a longer one raises)."""
+        if axis is None:
+            shape = tuple(n for n in self.shape if n != 1)
+        else:
+            ax = ops.normalize_axis(axis, self.ndim)
+            assert ax is not None
+            for a in ax:
+                if self.shape[a] != 1:
+                    raise ValueError(
+                        f"squeeze: axis {a} has length {self.shape[a]}, not 1 (shape {self.shape})"
+                    )
+            shape = tuple(n for i, n in enumerate(self.shape) if i not in ax)
+        return self.reshape(shape)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """Insert an axis of length 1 at position ``axis`` (−ndim−1 ≤ axis ≤ ndim)."""
+        n = self.ndim + 1
+        if not -n <= axis < n:
+            raise ValueError(f"unsqueeze: axis {axis} is out of range for a {self.ndim}-d tensor")
+        axis %= n
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        shp = _shape_arg(shape)
+        try:
+            return ops.BroadcastTo.apply(self, shp)
+        except ValueError:
+            raise ValueError(
+                f"broadcast_to: cannot broadcast shape {self.shape} to {shp}"
+            ) from None
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, ops.normalize_index(index))
+
+
+# The op modules import Tensor; bind them after the class exists.
+autograd._bind_tensor_class(Tensor)
+from . import ops  # noqa: E402
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max(a, b); at ties each side gets half the gradient."""
+    return _binary_fn(ops.Maximum, a, b, "maximum")
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min(a, b); at ties each side gets half the gradient."""
+    return _binary_fn(ops.Minimum, a, b, "minimum")
+
+
+def _binary_fn(fn: type[autograd.Function], a: Any, b: Any, name: str) -> Tensor:
+    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
+    return ref._binary(fn, a, b, name)
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise ``a if cond else b``; the gradient flows to the side that was chosen."""
+    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    if c.dtype != np.bool_:
+        raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
+    ref = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
+    ta, tb = ref._operand(a), ref._operand(b)
+    try:
+        return ops.Where.apply(c, ta, tb)
+    except ValueError:
+        raise ValueError(
+            f"where: condition {c.shape}, a {ta.shape} and b {tb.shape} "
+            "cannot be broadcast together"
+        ) from None
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``np.concatenate``)."""
+    ts = _tensor_list(tensors, "concatenate")
+    ax = ops.normalize_axis(axis, ts[0].ndim, single=True)
+    for k, t in enumerate(ts):
+        if t.ndim != ts[0].ndim or any(
+            n != m for i, (n, m) in enumerate(zip(t.shape, ts[0].shape)) if i != ax
+        ):
+            raise ValueError(
+                f"concatenate: tensor {k} has shape {t.shape} but tensor 0 has {ts[0].shape}; "
+                f"all dimensions except axis {axis} must match"
+            )
+    return ops.Concatenate.apply(*ts, axis=ax)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new axis (``np.stack``)."""
+    ts = _tensor_list(tensors, "stack")
+    for k, t in enumerate(ts):
+        if t.shape != ts[0].shape:
+            raise ValueError(
+                f"stack: tensor {k} has shape {t.shape} but tensor 0 has {ts[0].shape}; "
+                "all must have the same shape"
+            )
+    n = ts[0].ndim + 1
+    if not -n <= axis < n:
+        raise ValueError(f"stack: axis {axis} is out of range for {n}-d output")
+    return concatenate([t.unsqueeze(axis) for t in ts], axis=axis % n)
+
+
+def _tensor_list(tensors: Sequence[Any], name: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            f"{name}: expected a list or tuple of tensors, got {type(tensors).__name__}"
+        )
+    if not tensors:
+        raise ValueError(f"{name}: need at least one tensor")
+    return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+
+
+__all__ = [
+    "Tensor",
+    "concatenate",
+    "get_default_dtype",
+    "maximum",
+    "minimum",
+    "set_default_dtype",
+    "stack",
+    "where",
+]
