@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any, TextIO
@@ -175,14 +176,21 @@ class Context:
 
     def _unpack(self, v: Any) -> Any:
         if v is _OUTPUT:
-            return self._out
+            out = self._out()
+            if out is None:  # only reachable from outside a backward pass
+                raise RuntimeError(f"{self.name}: the output tensor saved for backward is gone")
+            return out
         if isinstance(v, np.ndarray):
             return _Tensor._wrap(v)
         return v
 
     def _link(self, out: Tensor) -> None:
-        """After forward: swap saved input/output arrays for their Tensors (matched by identity)."""
-        self._out = out
+        """After forward: swap saved input/output arrays for their Tensors (matched by identity).
+
+        The output is held through a weak reference: a strong one would make a reference cycle
+        (output -> context -> output) that only the cyclic garbage collector could free.  During
+        backward the output is alive, since the engine reaches a context only through its output.
+        """
         if not self._saved:
             return
         data = out.data
@@ -191,6 +199,7 @@ class Context:
         for v in self._saved:
             if v is data:
                 linked.append(_OUTPUT)
+                self._out = weakref.ref(out)
                 continue
             for t in inputs:
                 if t is not None and t.data is v:
