@@ -10,6 +10,7 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
+from . import data
 from .autograd import (
     AnomalyError,
     Function,
@@ -39,6 +40,7 @@ __all__ = [
     "Tensor",
     "__version__",
     "concatenate",
+    "data",
     "detect_anomaly",
     "enable_grad",
     "get_default_dtype",
