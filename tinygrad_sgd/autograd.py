@@ -72,6 +72,7 @@ class _State(threading.local):
 
     grad_enabled: bool = True
     anomaly: bool = False
+    in_backward: Context | None = None  # under detect_anomaly: the op whose backward is running
 
 
 _state = _State()
@@ -180,8 +181,8 @@ class Context:
             if out is None:  # only reachable from outside a backward pass
                 raise RuntimeError(f"{self.name}: the output tensor saved for backward is gone")
             return out
-        if isinstance(v, np.ndarray):
-            return _Tensor._wrap(v)
+        if isinstance(v, (np.ndarray, np.generic)):  # NumPy scalars too (np.max of a 0-d array)
+            return _Tensor._wrap(np.asarray(v))
         return v
 
     def _link(self, out: Tensor) -> None:
@@ -428,10 +429,7 @@ def backward(
             if g is None:
                 continue
             if t._hooks:
-                for hook in t._hooks.values():
-                    replaced = hook(g)
-                    if replaced is not None:
-                        g = replaced if isinstance(replaced, TensorCls) else TensorCls(replaced)
+                g = _run_hooks(t, g)
             ctx = t._ctx
             if inputs is not None:
                 k = wanted.get(id(t))
@@ -460,7 +458,7 @@ def _run_node(
     anomaly: bool,
 ) -> None:
     """Call one op's backward and pass each input its share of the gradient."""
-    out = ctx.fn.backward(ctx, g)
+    out = _checked_backward(ctx, g) if anomaly else ctx.fn.backward(ctx, g)
     if not isinstance(out, tuple):
         out = (out,)
     inputs = ctx.inputs
@@ -485,12 +483,29 @@ def _run_node(
         if anomaly and not np.isfinite(gi.data).all():
             raise AnomalyError(
                 f"{ctx.name}.backward produced a non-finite gradient for input {i} "
-                f"(shape {inp.shape}); the op was created at {ctx._site}"
+                f"(shape {inp.shape}); the op was created at {_site_of(ctx)}"
             )
         _accumulate(grads, inp, gi)
         passed.append(gi)
     for tr in tracers:
         tr._record(ctx, g, passed)
+
+
+def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
+    """Call ``t``'s hooks in registration order; a hook may return a replacement gradient."""
+    TensorCls = _Tensor
+    for hook in list(t._hooks.values()):  # type: ignore[union-attr]  # a hook may remove itself
+        replaced = hook(g)
+        if replaced is None:
+            continue
+        new = replaced if isinstance(replaced, TensorCls) else TensorCls(replaced, dtype=t.dtype)
+        if new.shape != t.shape:
+            raise RuntimeError(
+                f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                f"{new.shape} for a tensor of shape {t.shape}; a hook must keep the shape"
+            )
+        g = new if new.dtype == t.dtype else new.astype(t.dtype)
+    return g
 
 
 def grad(
@@ -666,7 +681,32 @@ def _check_forward(cls: type[Function], args: tuple[Any, ...], data: np.ndarray)
         if bad_inputs
         else "all of its inputs were finite"
     )
+    ctx = _state.in_backward
+    if ctx is not None:  # an op inside some op's backward formula: blame that op
+        raise AnomalyError(
+            f"{ctx.name}.backward produced NaN or infinity in the backward pass (at its "
+            f"{cls.__name__} step: {why}); the {ctx.name} op was created at {_site_of(ctx)}"
+        )
     raise AnomalyError(
         f"{cls.__name__} produced NaN or infinity in the forward pass ({why}); "
         f"created at {_user_site()}"
     )
+
+
+def _site_of(ctx: Context) -> str:
+    """Where the op was created, as recorded when its forward ran under ``detect_anomaly``."""
+    if ctx._site is not None:
+        return ctx._site
+    return "<unknown: its forward pass ran outside detect_anomaly(); run it inside to see the line>"
+
+
+def _checked_backward(ctx: Context, g: Tensor) -> Any:
+    """``ctx.fn.backward`` under ``detect_anomaly``: a non-finite value produced by one of the
+    ops inside the formula is reported as this op's backward, not as a forward pass."""
+    state = _state
+    previous = state.in_backward
+    state.in_backward = ctx
+    try:
+        return ctx.fn.backward(ctx, g)
+    finally:
+        state.in_backward = previous
