@@ -100,7 +100,7 @@ class Max(Function):
     def forward(
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
     ) -> np.ndarray:
-        out = np.max(x, axis=axis, keepdims=keepdims)
+        out = np.asarray(np.max(x, axis=axis, keepdims=keepdims))  # an array, even for 0-d
         ctx.axis = axis
         ctx.save_for_backward(x, out)
         return out
@@ -117,7 +117,7 @@ class Min(Function):
     def forward(
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
     ) -> np.ndarray:
-        out = np.min(x, axis=axis, keepdims=keepdims)
+        out = np.asarray(np.min(x, axis=axis, keepdims=keepdims))  # an array, even for 0-d
         ctx.axis = axis
         ctx.save_for_backward(x, out)
         return out
