@@ -276,13 +276,31 @@ def _safe_dtype(*args: Any) -> np.dtype[Any]:
     return dt
 
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """How a Python 3 pickle of protocol < 3 stores bytes: ``_codecs.encode(text, "latin1")``."""
+    if not isinstance(text, str) or encoding.lower().replace("-", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
+    """How protocol-5 pickles spell an array: NumPy's ``_frombuffer`` with these checks."""
+    if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)):
+        raise pickle.UnpicklingError("array data is not a buffer")
+    dt = _safe_dtype(dtype)
+    if order not in ("C", "F"):
+        raise pickle.UnpicklingError(f"bad array order {order!r}")
+    return np.frombuffer(buf, dtype=dt).reshape(shape, order=order).copy()  # type: ignore[arg-type]
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """An unpickler that can build NumPy arrays, tuples, lists and numbers, and nothing else.
 
     A pickle names the functions that rebuild its objects, and an ordinary unpickler calls
     whatever it is told to (``os.system`` included). Here :meth:`find_class` admits only NumPy's
-    array reconstructor, ``ndarray`` and ``dtype``; every other name raises ``UnpicklingError``
-    before anything is called.
+    array reconstructors, ``ndarray``, ``dtype`` (refusing object dtypes) and a latin-1-only
+    stand-in for ``_codecs.encode`` (how protocol-2 pickles spell bytes); every other name raises
+    ``UnpicklingError`` before anything is called.
     """
 
     _ALLOWED = {
@@ -290,6 +308,9 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): _safe_dtype,
+        ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -433,7 +454,10 @@ def download(
             os.replace(tmp, target)
             return target
         except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
-            reason = getattr(e, "reason", None) or e
+            if isinstance(e, urllib.error.HTTPError):
+                reason: object = f"HTTP {e.code} {e.reason}"
+            else:
+                reason = getattr(e, "reason", None) or e
             failures.append(f"{url}: {reason}")
             print(f"  failed: {reason}", file=sys.stderr, flush=True)
         finally:
