@@ -290,7 +290,8 @@ def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.n
     dt = _safe_dtype(dtype)
     if order not in ("C", "F"):
         raise pickle.UnpicklingError(f"bad array order {order!r}")
-    return np.frombuffer(buf, dtype=dt).reshape(shape, order=order).copy()  # type: ignore[arg-type]
+    flat = np.frombuffer(buf, dtype=dt)
+    return flat.reshape(tuple(shape), order="F" if order == "F" else "C").copy()
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
