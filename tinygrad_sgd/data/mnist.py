@@ -290,7 +290,7 @@ def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.n
     dt = _safe_dtype(dtype)
     if order not in ("C", "F"):
         raise pickle.UnpicklingError(f"bad array order {order!r}")
-    flat = np.frombuffer(buf, dtype=dt)
+    flat = np.frombuffer(buf, dtype=dt)  # type: ignore[arg-type]
     return flat.reshape(tuple(shape), order="F" if order == "F" else "C").copy()
 
 
