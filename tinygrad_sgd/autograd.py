@@ -293,6 +293,10 @@ class Function:
         record = requires_grad and state.grad_enabled
         raw = cls.forward(ctx, *arrays, **kwargs)
         data = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
+        if data is not raw and ctx._saved:
+            # NOTE: on 0-d arrays NumPy returns scalars (np.exp(x) is an np.float64); a saved
+            # output must still be recognised as the output, or its derivative is lost.
+            ctx._saved = tuple(data if v is raw else v for v in ctx._saved)
         if state.anomaly:
             _check_forward(cls, args, data)
         if record and data.dtype.kind == "f":
