@@ -10,7 +10,7 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
-from . import data
+from . import data, viz
 from .autograd import (
     AnomalyError,
     Function,
@@ -52,5 +52,6 @@ __all__ = [
     "set_default_dtype",
     "stack",
     "trace",
+    "viz",
     "where",
 ]

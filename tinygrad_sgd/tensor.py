@@ -205,6 +205,13 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter display: the values and, below them, the graph that computed this tensor
+        (SVG when Graphviz is installed, else a text tree); see ``tinygrad_sgd.viz.mimebundle``."""
+        from . import viz  # lazy: the study tools are not needed to compute anything
+
+        return viz.mimebundle(self)
+
     def __bool__(self) -> bool:
         return bool(self.data)
 
