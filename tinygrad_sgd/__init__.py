@@ -21,6 +21,7 @@ from .autograd import (
     no_grad,
     trace,
 )
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .tensor import (
     Tensor,
     concatenate,
@@ -32,11 +33,14 @@ from .tensor import (
     where,
 )
 
+from . import testing  # noqa: E402  (NumPy only: Hypothesis loads when a strategy is used)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
     "Function",
+    "GradcheckError",
     "Tensor",
     "__version__",
     "concatenate",
@@ -45,12 +49,15 @@ __all__ = [
     "enable_grad",
     "get_default_dtype",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "maximum",
     "minimum",
     "no_grad",
     "set_default_dtype",
     "stack",
+    "testing",
     "trace",
     "viz",
     "where",

@@ -1,0 +1,458 @@
+"""The table of every built-in differentiable operation, and the row type users fill for theirs.
+
+One row (:class:`OpSpec`) says everything the checker needs to know about an operation:
+
+* ``name``;
+* ``fn(*tensors, **params)``: the operation as a user calls it;
+* ``ref(*arrays, **params)``: the same mathematics in plain NumPy (the forward's reference);
+* the input domain: how many tensor inputs and their shapes (``arity`` mutually broadcastable
+  shapes, 0-d included, unless ``shapes`` says otherwise), their values (:class:`Domain`: bounds
+  and points to stay away from), ``distinct`` when ties must be avoided, and ``params`` for the
+  non-tensor arguments (axes, exponents, indices);
+* ``second_order``: whether second derivatives are checked too.
+
+The same rows feed the project's Hypothesis tests (``tests/test_ops.py``) and the
+``python -m tinygrad_sgd gradcheck`` command.  Nothing here imports Hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
+from .draw import Domain, Draw, Shape
+
+__all__ = ["OP_TABLE", "Case", "OpSpec", "find_ops"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One generated input: the tensor inputs as float64 arrays, and the other arguments."""
+
+    arrays: tuple[np.ndarray, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = [f"x{i}: shape {a.shape} = {np.array2string(a, precision=17, separator=', ')}"
+                 for i, a in enumerate(self.arrays)]
+        parts += [f"{k} = {v!r}" for k, v in self.params.items()]
+        return "\n".join("    " + p.replace("\n", "\n    ") for p in parts)
+
+
+DomainSpec = Domain | Sequence[Domain] | Callable[[dict[str, Any]], "Domain | Sequence[Domain]"]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One row of the op table (see the module docstring).
+
+    ``shapes(draw)`` returns the tensor inputs' shapes (default: ``arity`` mutually broadcastable
+    shapes); ``params(draw, shapes)`` returns the keyword arguments passed to both ``fn`` and
+    ``ref``; ``domain`` is one :class:`Domain` for all inputs, one per input, or a function of the
+    params (for kinks that depend on them, like ``clip``'s bounds).  ``atol``/``rtol`` override
+    the checker's tolerances for this op (give the numerical reason beside them).
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    ref: Callable[..., Any]
+    domain: DomainSpec = Domain()
+    arity: int = 1
+    shapes: Callable[[Draw], Sequence[Shape]] | None = None
+    params: Callable[[Draw, Sequence[Shape]], dict[str, Any]] | None = None
+    distinct: bool = False
+    second_order: bool = True
+    atol: float | None = None
+    rtol: float | None = None
+
+    def draw_case(self, draw: Draw) -> Case:
+        """Generate one input for this op from ``draw`` (NumPy or Hypothesis randomness)."""
+        shapes = (
+            tuple(tuple(s) for s in self.shapes(draw))
+            if self.shapes is not None
+            else draw.broadcastable_shapes(self.arity)
+        )
+        params = self.params(draw, shapes) if self.params is not None else {}
+        dom: Any = self.domain(params) if callable(self.domain) else self.domain
+        if self.distinct:
+            d0 = dom if isinstance(dom, Domain) else dom[0]
+            arrays = draw.distinct_arrays(shapes, d0)
+        else:
+            doms = [dom] * len(shapes) if isinstance(dom, Domain) else list(dom)
+            if len(doms) != len(shapes):
+                raise ValueError(f"{self.name}: {len(doms)} domains for {len(shapes)} inputs")
+            arrays = [draw.array(s, d) for s, d in zip(shapes, doms)]
+        return Case(tuple(arrays), params)
+
+
+# --------------------------------------------------------------------------------------------
+# Small generators shared by several rows
+# --------------------------------------------------------------------------------------------
+
+
+def _nd(min_dims: int = 0, max_dims: int = 3, max_side: int = 4) -> Callable[[Draw], list[Shape]]:
+    return lambda d: [d.shape(min_dims, max_dims, 1, max_side)]
+
+
+def _axis_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """``axis`` as None, an int (negative too) or a tuple; ``keepdims`` either way."""
+    ndim = len(shapes[0])
+    kind = draw.integers(0, 2) if ndim else 0
+    axis: Any = None
+    if kind == 1:
+        axis = draw.integers(-ndim, ndim - 1)
+    elif kind == 2:
+        axis = tuple(a - ndim if draw.boolean() else a for a in range(ndim) if draw.boolean())
+    return {"axis": axis, "keepdims": draw.boolean()}
+
+
+def _reduced_count(shape: Shape, axis: Any) -> int:
+    if axis is None:
+        return int(np.prod(shape, dtype=np.int64))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def _var_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    p = _axis_params(draw, shapes)
+    p["ddof"] = draw.choice([0, 1]) if _reduced_count(shapes[0], p["axis"]) >= 2 else 0
+    return p
+
+
+def _one_axis(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    ndim = len(shapes[0])
+    return {"axis": draw.integers(-ndim, ndim - 1)}
+
+
+def _compatible(draw: Draw, target: Shape) -> Shape:
+    """A shape that broadcasts to ``target``: a suffix of it with some axes set to 1."""
+    k = draw.integers(0, len(target))
+    return tuple(1 if draw.boolean() else n for n in target[len(target) - k :])
+
+
+def _scalar(values: Sequence[float]) -> Callable[[Draw, Sequence[Shape]], dict[str, Any]]:
+    return lambda d, s: {"c": d.choice(values)}
+
+
+# --------------------------------------------------------------------------------------------
+# Shape-specific generators
+# --------------------------------------------------------------------------------------------
+
+
+def _matmul_shapes(kind: str) -> Callable[[Draw], list[Shape]]:
+    def gen(d: Draw) -> list[Shape]:
+        m, k, n = d.integers(1, 4), d.integers(1, 4), d.integers(1, 4)
+        b = d.integers(1, 3)
+        if kind == "1d":
+            return [(k,), (k,)]
+        if kind == "2d":
+            return [(m, k), (k, n)]
+        if kind == "1d@2d":
+            return [(k,), (k, n)]
+        if kind == "2d@1d":
+            return [(m, k), (k,)]
+        if kind == "batched":
+            return [(b, m, k), (b, k, n)]
+        if kind == "batched@1d":
+            return [(b, m, k), (k,)]
+        # broadcast batch axes: (b, 1, m, k) @ (c, k, n) -> (b, c, m, n)
+        c = d.integers(1, 3)
+        return [(b, 1, m, k), (c, k, n)] if d.boolean() else [(m, k), (b, c, k, n)]
+
+    return gen
+
+
+def _reshape_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    s = shapes[0]
+    size = int(np.prod(s, dtype=np.int64))
+    options: list[Shape] = [(size,), tuple(reversed(s)), (1,) + s, s + (1,), (-1,), (size, 1)]
+    if len(s) >= 2:
+        options += [(s[0] * s[1],) + s[2:], (s[0], -1)]
+    if size == 1:
+        options.append(())
+    return {"shape": draw.choice(options)}
+
+
+def _transpose_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    ndim = len(shapes[0])
+    if draw.integers(0, 3) == 0:
+        return {"axes": None}
+    rest = list(range(ndim))
+    perm = []
+    while rest:
+        perm.append(rest.pop(draw.integers(0, len(rest) - 1)))
+    return {"axes": tuple(perm)}
+
+
+def _transpose(x: Tensor, axes: Any) -> Tensor:
+    return x.transpose() if axes is None else x.transpose(*axes)
+
+
+def _squeeze_shapes(draw: Draw) -> list[Shape]:
+    s = list(draw.shape(0, 2))
+    for _ in range(draw.integers(1, 2)):
+        s.insert(draw.integers(0, len(s)), 1)
+    return [tuple(s)]
+
+
+def _squeeze_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    s = shapes[0]
+    ones = [i for i, n in enumerate(s) if n == 1]
+    kind = draw.integers(0, 2)
+    if kind == 0:
+        return {"axis": None}
+    a = draw.choice(ones)
+    a = a - len(s) if draw.boolean() else a
+    return {"axis": a if kind == 1 else (a,)}
+
+
+def _squeeze_ref(x: np.ndarray, axis: Any) -> np.ndarray:
+    return np.squeeze(x, axis=axis)
+
+
+def _broadcast_shapes(draw: Draw) -> list[Shape]:
+    return [draw.broadcastable_shapes(2)[0]]
+
+
+def _broadcast_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    s = shapes[0]
+    lead = tuple(draw.integers(1, 3) for _ in range(draw.integers(0, 2)))
+    stretched = tuple(draw.integers(1, 3) if n == 1 else n for n in s)
+    return {"shape": lead + stretched}
+
+
+def _basic_index(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """Ints (negative too), slices with steps (negative too), ``None`` and ``...``."""
+    s = shapes[0]
+    k = draw.integers(1, len(s))  # how many axes get an explicit index
+    ellipsis = k < len(s) and draw.boolean()
+    parts: list[Any] = []
+    for n in s[len(s) - k :] if ellipsis else s[:k]:
+        kind = draw.integers(0, 3)
+        if kind == 0:
+            parts.append(draw.integers(-n, n - 1))
+        elif kind == 1:
+            start = draw.integers(0, n - 1)
+            parts.append(slice(start, draw.integers(start + 1, n), draw.choice([1, 2])))
+        elif kind == 2:  # backwards, from the end down to (and including) `stop`
+            stop = draw.integers(0, n - 1)
+            parts.append(slice(None, stop - 1 if stop > 0 else None, -1))
+        else:
+            parts.append(slice(None))
+    if ellipsis:
+        parts.insert(0, Ellipsis)
+    if draw.integers(0, 3) == 0:
+        parts.insert(draw.integers(0, len(parts)), None)  # np.newaxis
+    return {"index": parts[0] if len(parts) == 1 and draw.boolean() else tuple(parts)}
+
+
+def _array_index(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """Integer-array indexing with repeated indices (their gradients must accumulate)."""
+    s = shapes[0]
+    k = draw.integers(1, 6)
+    idx0 = draw.int_array((k,), -s[0], s[0] - 1)
+    idx0[draw.integers(0, k - 1)] = idx0[0]  # at least one repeat when k > 1
+    kind = draw.integers(0, 2) if len(s) >= 2 else 0
+    if kind == 0:
+        return {"index": idx0}
+    if kind == 1:
+        return {"index": (idx0, draw.int_array((k,), 0, s[1] - 1))}
+    return {"index": (slice(None), draw.int_array((2, k), -s[1], s[1] - 1))}
+
+
+def _mask_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    return {"index": draw.bool_array(shapes[0])}
+
+
+def _index_ref(x: np.ndarray, index: Any) -> np.ndarray:
+    return np.asarray(x[index])
+
+
+def _concat_shapes(draw: Draw) -> list[Shape]:
+    base = list(draw.shape(1, 3))
+    ax = draw.integers(0, len(base) - 1)
+    out = []
+    for _ in range(draw.integers(1, 3)):
+        s = list(base)
+        s[ax] = draw.integers(1, 3)
+        out.append(tuple(s))
+    return out
+
+
+def _concat_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    ndim = len(shapes[0])
+    fits = [
+        i for i in range(ndim)
+        if all(t[j] == shapes[0][j] for t in shapes for j in range(ndim) if j != i)
+    ]
+    ax = draw.choice(fits)
+    return {"axis": ax - ndim if draw.boolean() else ax}
+
+
+def _stack_shapes(draw: Draw) -> list[Shape]:
+    s = draw.shape(0, 2)
+    return [s] * draw.integers(1, 3)
+
+
+def _stack_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    n = len(shapes[0]) + 1
+    return {"axis": draw.integers(-n, n - 1)}
+
+
+def _where_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    target = np.broadcast_shapes(*shapes)
+    return {"cond": draw.bool_array(_compatible(draw, target))}
+
+
+def _clip_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    lo = draw.choice([-1.5, -0.5, None])
+    hi = draw.choice([0.25, 1.0, None] if lo is not None else [0.25, 1.0])
+    return {"lo": lo, "hi": hi}
+
+
+def _clip_domain(p: dict[str, Any]) -> Domain:
+    return Domain(avoid=tuple(v for v in (p["lo"], p["hi"]) if v is not None), margin=0.05)
+
+
+def _rmul_array_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    return {"c": draw.array(_compatible(draw, shapes[0]), Domain(-2.0, 2.0))}
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+_POS = Domain(0.2, 3.0)  # log, sqrt, real powers: away from the pole/branch point at 0
+_NONZERO = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.25)  # divisors: |1/x''| stays moderate
+_KINK0 = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.01)  # relu, abs, leaky_relu: kink at 0
+_AXES = Domain(-3.0, 3.0)
+
+OP_TABLE: tuple[OpSpec, ...] = (
+    # ---- arithmetic, with broadcasting, and the reflected operators
+    OpSpec("add", lambda a, b: a + b, np.add, arity=2),
+    OpSpec("sub", lambda a, b: a - b, np.subtract, arity=2),
+    OpSpec("mul", lambda a, b: a * b, np.multiply, arity=2),
+    OpSpec("div", lambda a, b: a / b, np.divide, domain=(_AXES, _NONZERO), arity=2),
+    OpSpec("radd", lambda x, c: c + x, lambda x, c: c + x, params=_scalar([2.5, -1.0])),
+    OpSpec("rsub", lambda x, c: c - x, lambda x, c: c - x, params=_scalar([2.5, -1.0])),
+    OpSpec("rmul", lambda x, c: c * x, lambda x, c: c * x, params=_scalar([2.5, -0.5])),
+    OpSpec("rdiv", lambda x, c: c / x, lambda x, c: c / x, domain=_NONZERO,
+           params=_scalar([2.5, -1.0])),
+    OpSpec("rmul_ndarray", lambda x, c: c * x, lambda x, c: c * x, params=_rmul_array_params),
+    OpSpec("neg", lambda x: -x, np.negative),
+    OpSpec("pow_int", lambda x, c: x**c, lambda x, c: x**c, domain=_NONZERO,
+           params=_scalar([2, 3, -1, -2, 0, 1])),
+    OpSpec("pow_real", lambda x, c: x**c, lambda x, c: x**c, domain=_POS,
+           params=_scalar([0.5, -1.5, 2.5, 1.0])),
+    OpSpec("pow_method", lambda x, c: x.pow(c), lambda x, c: x**c, domain=_POS,
+           params=_scalar([3, 0.5, -0.5])),
+    OpSpec("pow_tensor", lambda a, b: a**b, np.power, domain=(_POS, Domain(-2.0, 2.0)), arity=2),
+    OpSpec("rpow", lambda x, c: c**x, lambda x, c: c**x, domain=Domain(-2.0, 2.0),
+           params=_scalar([0.5, 2.0, 3.0])),
+    # ---- matmul: 1-D, 2-D, batched and broadcast batch axes
+    OpSpec("matmul_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("1d")),
+    OpSpec("matmul_2d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("2d")),
+    OpSpec("matmul_1d_2d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("1d@2d")),
+    OpSpec("matmul_2d_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("2d@1d")),
+    OpSpec("matmul_batched", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("batched")),
+    OpSpec("matmul_batched_1d", lambda a, b: a @ b, np.matmul,
+           shapes=_matmul_shapes("batched@1d")),
+    OpSpec("matmul_broadcast", lambda a, b: a @ b, np.matmul,
+           shapes=_matmul_shapes("broadcast")),
+    # ---- elementwise functions
+    OpSpec("exp", lambda x: x.exp(), np.exp),
+    OpSpec("log", lambda x: x.log(), np.log, domain=_POS),
+    OpSpec("sqrt", lambda x: x.sqrt(), np.sqrt, domain=_POS),
+    OpSpec("abs", lambda x: x.abs(), np.abs, domain=_KINK0),
+    OpSpec("sin", lambda x: x.sin(), np.sin),
+    OpSpec("cos", lambda x: x.cos(), np.cos),
+    OpSpec("tanh", lambda x: x.tanh(), np.tanh),
+    OpSpec("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
+    OpSpec("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), domain=_KINK0),
+    OpSpec("softplus", lambda x: x.softplus(), lambda x: np.log1p(np.exp(x))),
+    OpSpec("leaky_relu", lambda x, c: x.leaky_relu(c), lambda x, c: np.where(x > 0, x, c * x),
+           domain=_KINK0, params=_scalar([0.01, 0.2])),
+    OpSpec("leaky_relu_default", lambda x: x.leaky_relu(), lambda x: np.where(x > 0, x, 0.01 * x),
+           domain=_KINK0),
+    OpSpec("clip", lambda x, lo, hi: x.clip(lo, hi), lambda x, lo, hi: np.clip(x, lo, hi),
+           domain=_clip_domain, params=_clip_params),
+    OpSpec("maximum", maximum, np.maximum, arity=2, distinct=True),
+    OpSpec("minimum", minimum, np.minimum, arity=2, distinct=True),
+    OpSpec("where", lambda a, b, cond: where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
+           arity=2, params=_where_params),
+    # ---- reductions: axis None / int / tuple, keepdims
+    OpSpec("sum", lambda x, axis, keepdims: x.sum(axis, keepdims),
+           lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+           params=_axis_params),
+    OpSpec("mean", lambda x, axis, keepdims: x.mean(axis, keepdims),
+           lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+           params=_axis_params),
+    OpSpec("max", lambda x, axis, keepdims: x.max(axis, keepdims),
+           lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+           params=_axis_params, distinct=True),
+    OpSpec("min", lambda x, axis, keepdims: x.min(axis, keepdims),
+           lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+           params=_axis_params, distinct=True),
+    OpSpec("var", lambda x, axis, keepdims, ddof: x.var(axis, keepdims, ddof=ddof),
+           lambda x, axis, keepdims, ddof: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
+           params=_var_params),
+    OpSpec("logsumexp", lambda x, axis, keepdims: x.logsumexp(axis, keepdims),
+           lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
+           params=_axis_params),
+    OpSpec("softmax", lambda x, axis: x.softmax(axis),
+           lambda x, axis: np.exp(x) / np.sum(np.exp(x), axis=axis, keepdims=True),
+           shapes=_nd(1), params=_one_axis),
+    OpSpec("log_softmax", lambda x, axis: x.log_softmax(axis),
+           lambda x, axis: x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True)),
+           shapes=_nd(1), params=_one_axis),
+    # ---- shape operations
+    OpSpec("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: np.reshape(x, shape),
+           params=_reshape_params),
+    OpSpec("transpose", _transpose, lambda x, axes: np.transpose(x, axes),
+           params=_transpose_params),
+    OpSpec("T", lambda x: x.T, lambda x: x.T),
+    OpSpec("flatten", lambda x: x.flatten(), lambda x: np.ravel(x)),
+    OpSpec("squeeze", lambda x, axis: x.squeeze(axis), _squeeze_ref, shapes=_squeeze_shapes,
+           params=_squeeze_params),
+    OpSpec("unsqueeze", lambda x, axis: x.unsqueeze(axis),
+           lambda x, axis: np.expand_dims(x, axis),
+           params=lambda d, s: {"axis": d.integers(-len(s[0]) - 1, len(s[0]))}),
+    OpSpec("broadcast_to", lambda x, shape: x.broadcast_to(shape),
+           lambda x, shape: np.broadcast_to(x, shape), shapes=_broadcast_shapes,
+           params=_broadcast_params),
+    OpSpec("getitem_basic", lambda x, index: x[index], _index_ref, shapes=_nd(1),
+           params=_basic_index),
+    OpSpec("getitem_int_array", lambda x, index: x[index], _index_ref, shapes=_nd(1),
+           params=_array_index),
+    OpSpec("getitem_bool_mask", lambda x, index: x[index], _index_ref, shapes=_nd(1),
+           params=_mask_params),
+    OpSpec("concatenate", lambda *xs, axis: concatenate(list(xs), axis=axis),
+           lambda *xs, axis: np.concatenate(xs, axis=axis), shapes=_concat_shapes,
+           params=_concat_params),
+    OpSpec("stack", lambda *xs, axis: stack(list(xs), axis=axis),
+           lambda *xs, axis: np.stack(xs, axis=axis), shapes=_stack_shapes,
+           params=_stack_params),
+    OpSpec("astype", lambda x: x.astype(np.float64), lambda x: x.astype(np.float64)),
+    OpSpec("clone", lambda x: x.clone(), np.copy),
+)
+
+
+def find_ops(patterns: Sequence[str], table: Sequence[OpSpec] = OP_TABLE) -> list[OpSpec]:
+    """The rows whose name matches any of ``patterns`` (shell-style: ``matmul*``), in table order.
+
+    Raises ``ValueError`` naming a pattern that matches nothing.
+    """
+    from fnmatch import fnmatchcase
+
+    chosen: list[OpSpec] = []
+    for pat in patterns:
+        hits = [op for op in table if fnmatchcase(op.name, pat)]
+        if not hits:
+            names = ", ".join(op.name for op in table)
+            raise ValueError(f"no operation matches {pat!r}; known operations: {names}")
+        chosen += [op for op in hits if op not in chosen]
+    return [op for op in table if op in chosen]
