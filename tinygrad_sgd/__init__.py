@@ -32,6 +32,8 @@ from .tensor import (
     stack,
     where,
 )
+from . import nn, optim  # noqa: E402  (after Tensor: they build on it)
+from .serialization import load, save
 
 from . import testing  # noqa: E402  (NumPy only: Hypothesis loads when a strategy is used)
 
@@ -52,9 +54,13 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "load",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
+    "save",
     "set_default_dtype",
     "stack",
     "testing",

@@ -1,0 +1,158 @@
+"""tg.save / tg.load: round trips of flat and nested checkpoints, no pickle, atomic writes,
+clear errors for missing and damaged files."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_sgd as tg
+from tinygrad_sgd import Tensor, nn, optim
+
+
+def make_net(seed: int) -> nn.Sequential:
+    rng = np.random.default_rng(seed)
+    return nn.Sequential(nn.Linear(4, 3, seed=rng), nn.Sigmoid(), nn.Linear(3, 2, seed=rng))
+
+
+def test_state_dict_round_trip(tmp_path: Path) -> None:
+    net = make_net(0)
+    path = tmp_path / "model.npz"
+    tg.save(net.state_dict(), path)
+    loaded = tg.load(path)
+    assert list(loaded) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert all(isinstance(v, Tensor) for v in loaded.values())
+    other = make_net(1)
+    assert not np.array_equal(other[0].weight.numpy(), net[0].weight.numpy())
+    other.load_state_dict(loaded)
+    for (n1, p1), (n2, p2) in zip(net.named_parameters(), other.named_parameters()):
+        assert n1 == n2 and p1.dtype == p2.dtype
+        np.testing.assert_array_equal(p1.numpy(), p2.numpy())
+    # a plain .npz: numpy reads it without pickle and sees the parameter names
+    with np.load(path, allow_pickle=False) as f:
+        assert {"0.weight", "0.bias", "2.weight", "2.bias"} <= set(f.files)
+        np.testing.assert_array_equal(f["2.weight"], net[2].weight.numpy())
+
+
+def test_nested_checkpoint_keeps_structure_and_types(tmp_path: Path) -> None:
+    net = make_net(0)
+    opt = optim.SGD(net.parameters(), lr=0.5, momentum=0.9, nesterov=True)
+    nn.F.quadratic_cost(net(Tensor(np.ones((2, 4)))), np.zeros((2, 2))).backward()
+    opt.step()
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    ckpt = {
+        "model": net.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "epoch": 7,
+        "best": 0.25,
+        "name": "run/1",
+        "notes": None,
+        "history": [1.0, 2.5, float("inf")],
+        "shape": (3, 4),
+        "flags": {"ok": True, 3: np.float32(1.5)},
+        "ints": np.arange(4, dtype=np.int16),
+        "frozen": Tensor([1.0, 2.0], requires_grad=True),
+    }
+    path = tmp_path / "ckpt.npz"
+    tg.save(ckpt, path)
+    back = tg.load(path)
+    assert back["epoch"] == 7 and isinstance(back["epoch"], int)
+    assert back["best"] == 0.25 and back["name"] == "run/1" and back["notes"] is None
+    assert back["history"] == [1.0, 2.5, float("inf")]
+    assert back["shape"] == (3, 4) and isinstance(back["shape"], tuple)
+    assert back["flags"]["ok"] is True
+    assert back["flags"][3] == np.float32(1.5) and isinstance(back["flags"][3], np.float32)
+    assert back["ints"].dtype == np.int16 and isinstance(back["ints"], np.ndarray)
+    assert back["frozen"].requires_grad and back["frozen"].numpy().tolist() == [1.0, 2.0]
+    assert back["optimizer"]["param_groups"] == opt.state_dict()["param_groups"]
+    assert set(back["optimizer"]["state"]) == {0, 1, 2, 3}
+    for k in range(4):
+        np.testing.assert_array_equal(
+            back["optimizer"]["state"][k]["momentum_buffer"],
+            opt.state_dict()["state"][k]["momentum_buffer"],
+        )
+    # it all loads back into fresh objects
+    net2 = make_net(5)
+    net2.load_state_dict(back["model"])
+    opt2 = optim.SGD(net2.parameters(), lr=0.1)
+    opt2.load_state_dict(back["optimizer"])
+    assert opt2.param_groups[0]["nesterov"] is True
+    sched2 = optim.lr_scheduler.StepLR(opt2, step_size=9)
+    sched2.load_state_dict(back["scheduler"])
+    assert sched2.step_size == 2 and sched2.last_epoch == sched.last_epoch
+
+
+def test_unsupported_values_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "x.npz"
+    with pytest.raises(TypeError, match=r"cannot save a set at 'a/b'"):
+        tg.save({"a": {"b": {1, 2}}}, path)
+    with pytest.raises(TypeError, match="dtype object"):
+        tg.save({"w": np.array([None, 1], dtype=object)}, path)
+    with pytest.raises(TypeError, match="dict keys must be str or int"):
+        tg.save({(1, 2): 3}, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.npz"
+    tg.save({"w": np.ones(3)}, path)
+    old = path.read_bytes()
+
+    def broken_savez(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        tg.save({"w": np.zeros(3)}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary file left
+    np.testing.assert_array_equal(tg.load(path)["w"], np.ones(3))
+
+
+def test_save_replaces_atomically_and_keeps_mode(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    tg.save({"w": np.ones(2)}, path)
+    os.chmod(path, 0o640)
+    tg.save({"w": np.zeros(2)}, str(path))
+    assert (os.stat(path).st_mode & 0o777) == 0o640
+    np.testing.assert_array_equal(tg.load(str(path))["w"], np.zeros(2))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tg.save({"w": np.ones(2)}, tmp_path / "no" / "such" / "dir.npz")
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.npz"
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        tg.load(missing)
+    good = tmp_path / "good.npz"
+    tg.save({"w": np.arange(1000.0)}, good)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(ValueError, match="truncated.npz"):
+        tg.load(truncated)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="garbage.npz.*not a readable"):
+        tg.load(garbage)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickled.npz"):
+        tg.load(pickled)
+    bad_meta = tmp_path / "badmeta.npz"
+    np.savez(bad_meta, __tinygrad_sgd__=np.array("{not json"))
+    with pytest.raises(ValueError, match="badmeta.npz.*damaged structure"):
+        tg.load(bad_meta)
+
+
+def test_foreign_npz_loads_as_flat_dict(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.npz"
+    np.savez(path, weight=np.eye(2), bias=np.zeros(2))
+    d = tg.load(path)
+    assert set(d) == {"weight", "bias"} and isinstance(d["weight"], Tensor)
+    assert zipfile.is_zipfile(path)

@@ -1,0 +1,42 @@
+"""Neural-network building blocks: ``Module``, layers, initialisers and costs.
+
+The book's network ``[784, 30, 10]`` of sigmoid neurons, its quadratic cost and one gradient::
+
+    from tinygrad_sgd import nn
+    net = nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 10), nn.Sigmoid())
+    cost = nn.F.quadratic_cost(net(x), y)     # C = 1/2n Σ ‖y − a‖²
+    cost.backward()                           # ∂C/∂w, ∂C/∂b in every p.grad
+"""
+
+from . import functional, init
+from . import functional as F
+from .layers import (
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .module import IncompatibleKeys, Module, Parameter
+
+__all__ = [
+    "F",
+    "Identity",
+    "IncompatibleKeys",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+]

@@ -1,0 +1,341 @@
+"""Costs and activations as functions of Tensors (also available as ``nn.F``).
+
+Notation of the book: a batch holds n examples x, one per row; a = a^L(x) is the network's output
+for x and y = y(x) the desired output.  Every cost here is built from Tensor operations, so its
+gradient comes from the engine; the formulas below are what the docstrings promise and what the
+tests check against hand-derived derivatives and finite differences.
+
+Numerical care (see the ``NOTE:`` comments): costs that take logits go through the stable
+``log_softmax`` / ``softplus`` primitives, and costs that take probabilities never evaluate
+0 · ln 0 (it is taken as 0, its limit).  Nothing is clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, where
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "cross_entropy_cost",
+    "l2_penalty",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "one_hot",
+    "quadratic_cost",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---------------------------------------------------------------- activations
+
+
+def sigmoid(z: Tensor) -> Tensor:
+    """σ(z) = 1 / (1 + e^(−z))."""
+    return z.sigmoid()
+
+
+def tanh(z: Tensor) -> Tensor:
+    """tanh(z)."""
+    return z.tanh()
+
+
+def relu(z: Tensor) -> Tensor:
+    """max(0, z)."""
+    return z.relu()
+
+
+def leaky_relu(z: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """z for z > 0, else negative_slope · z."""
+    return z.leaky_relu(negative_slope)
+
+
+def softmax(z: Tensor, axis: int = -1) -> Tensor:
+    """e^(z_j) / Σ_k e^(z_k) along ``axis``."""
+    return z.softmax(axis)
+
+
+def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
+    """z_j − ln Σ_k e^(z_k) along ``axis``."""
+    return z.log_softmax(axis)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """z = x Wᵀ + b (the book's z = w a + b for a batch of rows x)."""
+    z = x @ weight.T
+    return z if bias is None else z + bias
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _tensor(x: Any, fn: str, what: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: {what} must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{fn}: {what} must be floating point, got dtype {x.dtype}")
+    return x
+
+
+def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
+    """The target as a floating Tensor of ``like``'s shape (and dtype, unless it needs a grad)."""
+    if isinstance(target, Tensor):
+        t = target
+        if t.dtype.kind not in "biuf":
+            raise TypeError(f"{fn}: target has unsupported dtype {t.dtype}")
+        if t.dtype != like.dtype and not t.requires_grad:
+            t = Tensor._wrap(t.data.astype(like.dtype))
+    else:
+        arr = np.asarray(target)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{fn}: target must be numbers (Tensor, ndarray or list), got dtype {arr.dtype}"
+            )
+        t = Tensor._wrap(arr.astype(like.dtype))
+    if t.shape != like.shape:
+        raise ValueError(
+            f"{fn}: target shape {t.shape} does not match the output shape {like.shape} "
+            "(no broadcasting: the two must be equal)"
+        )
+    return t
+
+
+def _class_indices(target: Any, logits: Tensor, fn: str) -> np.ndarray | None:
+    """Integer class indices as an intp array, validated; None when the target is not integer."""
+    arr = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if arr.dtype.kind not in "iu":
+        return None
+    if logits.ndim not in (1, 2):
+        raise ValueError(
+            f"{fn}: with class-index targets the input must be (classes,) or (n, classes), "
+            f"got shape {logits.shape}"
+        )
+    expected = logits.shape[:-1]
+    if arr.shape != expected:
+        raise ValueError(
+            f"{fn}: class-index target has shape {arr.shape} but the input {logits.shape} needs "
+            f"shape {expected} (one index per row)"
+        )
+    k = logits.shape[-1]
+    bad = (arr < 0) | (arr >= k)
+    if np.any(bad):
+        raise ValueError(
+            f"{fn}: class index {arr[bad].flat[0]} is out of range for {k} classes "
+            f"(valid: 0 .. {k - 1})"
+        )
+    return arr.astype(np.intp)
+
+
+def _reduce(per_example: Tensor, reduction: str, fn: str, count: int | None = None) -> Tensor:
+    if reduction == "none":
+        return per_example
+    if reduction == "sum":
+        return per_example.sum()
+    if reduction == "mean":
+        n = per_example.size if count is None else count
+        return per_example.sum() * (1.0 / max(n, 1))
+    raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _batch_size(t: Tensor) -> int:
+    """n in the book's 1/n: the number of rows, or 1 for a single example (0-d or 1-D)."""
+    return 1 if t.ndim <= 1 else t.shape[0]
+
+
+def one_hot(indices: Any, num_classes: int, dtype: Any = np.float64) -> np.ndarray:
+    """Rows e_y: ``one_hot([2, 0], 3) = [[0, 0, 1], [1, 0, 0]]`` (the book's vectorized_result)."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    if np.any((idx < 0) | (idx >= num_classes)):
+        raise ValueError(f"one_hot: indices must lie in 0 .. {num_classes - 1}")
+    out = np.zeros(idx.shape + (num_classes,), dtype=dtype)
+    np.put_along_axis(out, idx[..., None].astype(np.intp), 1, axis=-1)
+    return out
+
+
+# ---------------------------------------------------------------- costs
+
+
+def quadratic_cost(output: Tensor, target: Any) -> Tensor:
+    """The book's quadratic cost  C = (1/2n) Σ_x ‖y(x) − a(x)‖².
+
+    ``output`` a: shape (n, k) for a batch of n examples (one per row), or (k,) / () for a single
+    example (then n = 1).  ``target`` y: the same shape, or for a 2-D output the n integer class
+    labels, which are turned into one-hot rows (the book's ``vectorized_result``).
+
+    ∂C/∂a = (a − y)/n, so for sigmoid outputs the book's BP1 reads δ^L = (a − y) ⊙ σ'(z^L) (per
+    example; the 1/n is the batch average).
+    """
+    a = _tensor(output, "quadratic_cost", "output")
+    if a.ndim == 2:
+        idx = _class_indices(target, a, "quadratic_cost")
+        if idx is not None:
+            target = one_hot(idx, a.shape[1], a.dtype)
+    y = _float_target(target, a, "quadratic_cost")
+    d = a - y
+    return (d * d).sum() * (0.5 / _batch_size(a))
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error (PyTorch's): (1/N) Σ_i (a_i − y_i)² over all N elements
+    (``reduction="sum"``: no 1/N; ``"none"``: the elementwise squares).
+
+    Note quadratic_cost = mse_loss · k / 2 for k outputs per example: the book halves and
+    averages over examples only.
+    """
+    a = _tensor(input, "mse_loss", "input")
+    y = _float_target(target, a, "mse_loss")
+    d = a - y
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy from logits z (the book's chapter 3 softmax + log-likelihood):
+
+        C = −(1/n) Σ_x Σ_j y_j ln softmax(z)_j = −(1/n) Σ_x ln softmax(z)_{y(x)}
+
+    ``logits``: (n, k) or a single (k,).  ``target``: n integer class indices (a 0-d index for
+    1-D logits) or rows of class probabilities / one-hot rows of the logits' shape.
+    ``reduction``: ``"mean"`` (over the n examples), ``"sum"`` or ``"none"`` (one cost per example).
+
+    ∂C/∂z = (softmax(z) − y)/n.
+
+    NOTE: computed through log_softmax(z) = z − max z − ln Σ e^(z − max z), so any finite logits
+    (±1000 included) give a finite cost and gradient; probabilities are never formed and logged.
+    """
+    z = _tensor(logits, "cross_entropy", "logits")
+    if z.ndim not in (1, 2):
+        raise ValueError(f"cross_entropy: logits must be (k,) or (n, k), got shape {z.shape}")
+    logp = z.log_softmax(-1)
+    idx = _class_indices(target, z, "cross_entropy")
+    if idx is not None:
+        return nll_loss(logp, idx, reduction)
+    y = _float_target(target, z, "cross_entropy")
+    # NOTE: where y_j = 0 the term is 0 even if log p_j = −inf (0 · −inf would be NaN).
+    mask = y.data != 0
+    terms = y * (logp if mask.all() else where(mask, logp, 0.0))
+    per_example = -terms.sum(axis=-1)
+    return _reduce(per_example, reduction, "cross_entropy")
+
+
+def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of the correct classes:  C = −(1/n) Σ_x log_probs[x, y(x)].
+
+    ``log_probs``: (n, k) (or (k,)) log-probabilities, e.g. from ``log_softmax``; ``target``:
+    integer class indices of shape (n,) (or 0-d).  ∂C/∂log_probs[x, j] = −[j = y(x)]/n.
+    """
+    lp = _tensor(log_probs, "nll_loss", "log_probs")
+    idx = _class_indices(target, lp, "nll_loss")
+    if idx is None:
+        raise TypeError("nll_loss: target must be integer class indices")
+    if lp.ndim == 1:
+        picked = lp[int(idx)]
+    else:
+        picked = lp[np.arange(lp.shape[0]), idx]
+    return _reduce(-picked, reduction, "nll_loss")
+
+
+def _bce_terms(a: Tensor, y: Tensor) -> Tensor:
+    """−[y ln a + (1 − y) ln(1 − a)] elementwise, with 0 · ln 0 taken as 0."""
+    # NOTE: ln is only applied where its coefficient is non-zero (elsewhere to the constant 1), so
+    # a = y ∈ {0, 1} gives exactly 0 with gradient −1 or +1, never NaN; an a of exactly 0 or 1
+    # against the opposite label gives +inf, which is the true value.
+    yd = y.data
+    pos = a if bool(np.all(yd != 0)) else where(yd != 0, a, 1.0)
+    one_minus = 1 - a
+    neg = one_minus if bool(np.all(yd != 1)) else where(yd != 1, one_minus, 1.0)
+    return -(y * pos.log() + (1 - y) * neg.log())
+
+
+def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities a ∈ [0, 1] (PyTorch's ``binary_cross_entropy``):
+
+        ℓ = −[y ln a + (1 − y) ln(1 − a)] elementwise, averaged over all elements ("mean").
+
+    ∂ℓ/∂a = (a − y) / (a (1 − a)).  0 · ln 0 is taken as 0 (no NaN for a = y ∈ {0, 1}).  Values
+    of a outside [0, 1] raise ``ValueError``.  For saturating outputs prefer
+    :func:`binary_cross_entropy_with_logits`, which never forms a.
+    """
+    a = _tensor(probs, "binary_cross_entropy", "probs")
+    y = _float_target(target, a, "binary_cross_entropy")
+    if np.any((a.data < 0) | (a.data > 1)) or np.isnan(a.data).any():
+        raise ValueError("binary_cross_entropy: probs must lie in [0, 1]")
+    return _reduce(_bce_terms(a, y), reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(
+    logits: Tensor, target: Any, reduction: str = "mean"
+) -> Tensor:
+    """Binary cross-entropy of a = σ(z) computed from z:
+
+        ℓ = −[y ln σ(z) + (1 − y) ln(1 − σ(z))] = softplus(z) − y z,   ∂ℓ/∂z = σ(z) − y.
+
+    NOTE: softplus(z) = max(z, 0) + ln(1 + e^(−|z|)) is finite for every finite z, so this is
+    stable at ±1000 where σ(z) rounds to exactly 0 or 1.
+    """
+    z = _tensor(logits, "binary_cross_entropy_with_logits", "logits")
+    y = _float_target(target, z, "binary_cross_entropy_with_logits")
+    return _reduce(z.softplus() - y * z, reduction, "binary_cross_entropy_with_logits")
+
+
+def cross_entropy_cost(output: Tensor, target: Any) -> Tensor:
+    """The book's chapter 3 cross-entropy cost for sigmoid output neurons a = σ(z):
+
+        C = −(1/n) Σ_x Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]
+
+    summed over the output neurons j and averaged over the n examples (rows; n = 1 for a single
+    1-D example).  ``target`` as in :func:`quadratic_cost` (same shape, or integer labels for a
+    2-D output).  With a = σ(z), BP1 becomes δ^L = a − y: the σ'(z) factor cancels, which is why
+    learning does not slow down when the output neurons saturate.
+    """
+    a = _tensor(output, "cross_entropy_cost", "output")
+    if a.ndim == 2:
+        idx = _class_indices(target, a, "cross_entropy_cost")
+        if idx is not None:
+            target = one_hot(idx, a.shape[1], a.dtype)
+    y = _float_target(target, a, "cross_entropy_cost")
+    if np.any((a.data < 0) | (a.data > 1)) or np.isnan(a.data).any():
+        raise ValueError("cross_entropy_cost: the output must lie in [0, 1] (sigmoid outputs)")
+    return _bce_terms(a, y).sum() * (1.0 / _batch_size(a))
+
+
+def l2_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
+    """The book's L2 regularisation term  (λ / 2n) Σ_w w²  (chapter 3), added to the cost.
+
+    ``weights``: an iterable of weight Tensors, or a Module, in which case its parameters with at
+    least 2 dimensions are used (weights, not biases, as in the book).  ``n`` is the size of the
+    whole training set.  Its gradient is (λ/n) w, so adding it equals SGD's ``weight_decay=λ/n``
+    on the weights: w → (1 − ηλ/n) w − η ∂C₀/∂w.
+    """
+    from .module import Module
+
+    if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)) or lmbda < 0:
+        raise ValueError(f"l2_penalty: lmbda must be a number >= 0, got {lmbda!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"l2_penalty: n (the training-set size) must be an int > 0, got {n!r}")
+    ws: Iterable[Any] = (
+        [p for p in weights.parameters() if p.ndim >= 2] if isinstance(weights, Module) else weights
+    )
+    total: Tensor | None = None
+    for w in ws:
+        w = _tensor(w, "l2_penalty", "each weight")
+        s = (w * w).sum()
+        total = s if total is None else total + s
+    if total is None:
+        raise ValueError("l2_penalty: no weights given")
+    return total * (lmbda / (2.0 * n))
