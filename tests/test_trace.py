@@ -94,8 +94,11 @@ def _node_function(k: int, coefs: list[float]) -> type[tg.Function]:
         xs = ctx.saved_tensors
         return tuple(g * (c * x.cos() + 1.0) for c, x in zip(coefs, xs))
 
-    return type(f"N{k}", (tg.Function,), {"forward": staticmethod(forward),
-                                           "backward": staticmethod(backward)})
+    return type(
+        f"N{k}",
+        (tg.Function,),
+        {"forward": staticmethod(forward), "backward": staticmethod(backward)},
+    )
 
 
 @st.composite
