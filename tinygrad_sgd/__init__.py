@@ -10,7 +10,7 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
-from . import data, viz
+from . import data, nn, optim, viz
 from .autograd import (
     AnomalyError,
     Function,
@@ -22,6 +22,7 @@ from .autograd import (
     trace,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .serialization import load, save
 from .tensor import (
     Tensor,
     concatenate,
@@ -32,8 +33,6 @@ from .tensor import (
     stack,
     where,
 )
-from . import nn, optim  # noqa: E402  (after Tensor: they build on it)
-from .serialization import load, save
 
 from . import testing  # noqa: E402  (NumPy only: Hypothesis loads when a strategy is used)
 
