@@ -4,11 +4,13 @@ and input validation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+import tinygrad_sgd as tg
 from tinygrad_sgd import Tensor, nn
 from tinygrad_sgd.nn import functional as F
 
@@ -246,3 +248,201 @@ def test_nll_loss_picks_the_correct_class(rng: np.random.Generator) -> None:
     check_loss_grad(lambda x: F.nll_loss(x, t), lp, rng)
     with pytest.raises(TypeError, match="integer class indices"):
         F.nll_loss(Tensor(lp), np.zeros((3, 4)))
+
+
+# ---------------------------------------------------------------- mse, binary cross-entropy
+
+
+def test_mse_loss_reductions_and_gradient(rng: np.random.Generator) -> None:
+    a, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    assert F.mse_loss(Tensor(a), y).item() == pytest.approx(np.mean((a - y) ** 2), rel=1e-14)
+    assert F.mse_loss(Tensor(a), y, reduction="sum").item() == pytest.approx(
+        np.sum((a - y) ** 2), rel=1e-14
+    )
+    np.testing.assert_allclose(F.mse_loss(Tensor(a), y, "none").numpy(), (a - y) ** 2)
+    # the book's cost is k/2 times PyTorch's mean squared error for k outputs per example
+    assert F.quadratic_cost(Tensor(a), y).item() == pytest.approx(
+        F.mse_loss(Tensor(a), y).item() * 3 / 2, rel=1e-14
+    )
+    check_loss_grad(lambda t: F.mse_loss(t, y), a, rng)
+    check_loss_grad(lambda t: F.mse_loss(t, y, "none"), a, rng)
+
+
+def bce_np(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -(y * np.log(a) + (1 - y) * np.log(1 - a))
+
+
+def test_binary_cross_entropy_value_and_gradient(rng: np.random.Generator) -> None:
+    a = rng.uniform(0.05, 0.95, (5, 2))
+    y = rng.uniform(0, 1, (5, 2))
+    assert F.binary_cross_entropy(Tensor(a), y).item() == pytest.approx(
+        bce_np(a, y).mean(), rel=1e-14
+    )
+    x = Tensor(a, requires_grad=True)
+    F.binary_cross_entropy(x, y).backward()
+    np.testing.assert_allclose(x.grad.numpy(), (a - y) / (a * (1 - a)) / 10, rtol=1e-12)
+    check_loss_grad(lambda t: F.binary_cross_entropy(t, y), a, rng)
+    hard = (y > 0.5).astype(float)
+    check_loss_grad(lambda t: F.binary_cross_entropy(t, hard, "none"), a, rng)
+    # the target may require a gradient too: ∂ℓ/∂y = ln(1 − a) − ln a
+    t = Tensor(y, requires_grad=True)
+    F.binary_cross_entropy(Tensor(a), t, reduction="sum").backward()
+    np.testing.assert_allclose(t.grad.numpy(), np.log(1 - a) - np.log(a), rtol=1e-12)
+
+
+def test_binary_cross_entropy_at_saturated_probabilities() -> None:
+    a0 = np.array([0.0, 1.0, 0.0, 1.0, 0.5])
+    y = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
+    with np.errstate(all="raise"):  # no log(0), no 0·∞, no 0/0 anywhere
+        a = Tensor(a0, requires_grad=True)
+        loss = F.binary_cross_entropy(a, y, reduction="sum")
+        loss.backward()
+    assert loss.item() == pytest.approx(math.log(2), rel=1e-15)
+    # at a = y ∈ {0, 1} the one-sided derivative: +1 at a = 0 (y = 0), −1 at a = 1 (y = 1)
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, -1.0, 1.0, -1.0, -2.0])
+    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
+        F.binary_cross_entropy(Tensor([1.5]), [1.0])
+    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
+        F.binary_cross_entropy(Tensor([float("nan")]), [1.0])
+
+
+def test_binary_cross_entropy_with_logits(rng: np.random.Generator) -> None:
+    z0 = rng.standard_normal((3, 4)) * 3
+    y = (rng.random((3, 4)) > 0.5).astype(float)
+    s = 1 / (1 + np.exp(-z0))
+    expected = bce_np(s, y).mean()
+    assert F.binary_cross_entropy_with_logits(Tensor(z0), y).item() == pytest.approx(
+        expected, rel=1e-12
+    )
+    z = Tensor(z0, requires_grad=True)
+    F.binary_cross_entropy_with_logits(z, y, reduction="sum").backward()
+    np.testing.assert_allclose(z.grad.numpy(), s - y, rtol=1e-12, atol=1e-15)
+    check_loss_grad(lambda t: F.binary_cross_entropy_with_logits(t, y, "none"), z0, rng)
+
+
+def test_binary_cross_entropy_with_logits_extreme() -> None:
+    z0 = np.array([1000.0, -1000.0, 1000.0, -1000.0])
+    y = np.array([1.0, 1.0, 0.0, 0.0])
+    with np.errstate(**STRICT):
+        z = Tensor(z0, requires_grad=True)
+        loss = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+        loss.backward(np.ones(4))
+    np.testing.assert_array_equal(loss.numpy(), [0.0, 1000.0, 1000.0, 0.0])
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, -1.0, 1.0, 0.0])
+
+
+def test_cross_entropy_cost_is_the_books_formula(rng: np.random.Generator) -> None:
+    a = rng.uniform(0.05, 0.95, (6, 3))
+    y = np.eye(3)[rng.integers(0, 3, 6)]
+    c = F.cross_entropy_cost(Tensor(a), y)
+    assert c.item() == pytest.approx(bce_np(a, y).sum() / 6, rel=1e-14)
+    assert F.cross_entropy_cost(Tensor(a[0]), y[0]).item() == pytest.approx(
+        bce_np(a[0], y[0]).sum(), rel=1e-14
+    )
+    check_loss_grad(lambda t: F.cross_entropy_cost(t, y), a, rng)
+    # sigmoid outputs: δ^L = ∂C/∂z = (a − y)/n, the σ' factor cancels
+    z = Tensor(rng.standard_normal((6, 3)), requires_grad=True)
+    out = z.sigmoid()
+    F.cross_entropy_cost(out, y).backward()
+    np.testing.assert_allclose(z.grad.numpy(), (out.numpy() - y) / 6, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        F.cross_entropy_cost(Tensor(a - 1), y)
+
+
+# ---------------------------------------------------------------- the L2 term, one_hot, dtypes
+
+
+def test_l2_penalty_value_gradient_and_module_form(rng: np.random.Generator) -> None:
+    net = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Sigmoid(), nn.Linear(4, 2, seed=1))
+    ws = [net[0].weight, net[2].weight]
+    lmbda, n = 0.1, 500
+    expected = lmbda / (2 * n) * sum(np.sum(w.numpy() ** 2) for w in ws)
+    assert F.l2_penalty(ws, lmbda, n).item() == pytest.approx(expected, rel=1e-14)
+    pen = F.l2_penalty(net, lmbda, n)  # a Module: weights only, biases excluded
+    assert pen.item() == pytest.approx(expected, rel=1e-14)
+    pen.backward()
+    for w in ws:
+        np.testing.assert_allclose(w.grad.numpy(), lmbda / n * w.numpy(), rtol=1e-14)
+    assert net[0].bias.grad is None
+    with pytest.raises(ValueError, match="lmbda must be a number >= 0"):
+        F.l2_penalty(ws, -1.0, n)
+    with pytest.raises(ValueError, match=r"n \(the training-set size\) must be an int > 0"):
+        F.l2_penalty(ws, 0.1, 0)
+    with pytest.raises(ValueError, match="no weights given"):
+        F.l2_penalty([], 0.1, 10)
+
+
+def test_one_hot() -> None:
+    np.testing.assert_array_equal(F.one_hot([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
+    assert F.one_hot(np.array([1]), 2, dtype=np.float32).dtype == np.float32
+    with pytest.raises(ValueError, match="indices must lie in 0 .. 2"):
+        F.one_hot([3], 3)
+    with pytest.raises(TypeError, match="indices must be integers"):
+        F.one_hot([0.5], 3)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        F.quadratic_cost,
+        F.mse_loss,
+        F.cross_entropy,
+        F.cross_entropy_cost,
+        F.binary_cross_entropy,
+        F.binary_cross_entropy_with_logits,
+    ],
+)
+def test_losses_keep_float32(loss: Callable[..., Tensor]) -> None:
+    a = Tensor(np.full((2, 3), 0.25, dtype=np.float32), requires_grad=True)
+    y = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])  # float64 target: follows the output
+    c = loss(a, y)
+    c.backward()
+    assert c.dtype == np.float32 and a.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "name,fn,make",
+    [
+        ("quadratic", lambda a, y: F.quadratic_cost(a, y), "prob"),
+        ("mse", lambda a, y: F.mse_loss(a, y), "prob"),
+        ("cross_entropy", lambda a, y: F.cross_entropy(a, y), "onehot"),
+        ("cross_entropy_cost", lambda a, y: F.cross_entropy_cost(a, y), "prob"),
+        ("bce", lambda a, y: F.binary_cross_entropy(a, y, "none"), "prob"),
+        ("bce_logits", lambda a, y: F.binary_cross_entropy_with_logits(a, y, "none"), "prob"),
+    ],
+)
+def test_library_gradcheck_on_output_and_target(name: str, fn, make: str) -> None:
+    """tg.gradcheck (random upstream gradient) with respect to both output and target."""
+    rng = np.random.default_rng(7)
+    a = Tensor(rng.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
+    y0 = np.eye(4)[[0, 2, 3]] if make == "onehot" else rng.uniform(0.1, 0.9, (3, 4))
+    y = Tensor(y0, requires_grad=True)
+    assert tg.gradcheck(fn, [a, y])
+    if make == "prob":  # hard 0/1 labels too (∂C/∂y at y = 0 must not be lost)
+        assert tg.gradcheck(fn, [a, Tensor(np.round(y0), requires_grad=True)])
+
+
+def test_loss_oracle_torch() -> None:
+    torch = pytest.importorskip("torch")  # optional oracle; the formulas above are the test
+    tf = torch.nn.functional
+    rng = np.random.default_rng(3)
+    z0, t = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    p0, y0 = rng.uniform(0.01, 0.99, (5, 4)), rng.uniform(0, 1, (5, 4))
+    cases = [
+        (F.cross_entropy(Tensor(z0), t), tf.cross_entropy(torch.tensor(z0), torch.tensor(t))),
+        (F.mse_loss(Tensor(p0), y0), tf.mse_loss(torch.tensor(p0), torch.tensor(y0))),
+        (
+            F.binary_cross_entropy(Tensor(p0), y0),
+            tf.binary_cross_entropy(torch.tensor(p0), torch.tensor(y0)),
+        ),
+        (
+            F.binary_cross_entropy_with_logits(Tensor(z0), y0),
+            tf.binary_cross_entropy_with_logits(torch.tensor(z0), torch.tensor(y0)),
+        ),
+        (
+            F.nll_loss(Tensor(z0).log_softmax(), t),
+            tf.nll_loss(torch.tensor(z0).log_softmax(-1), torch.tensor(t)),
+        ),
+    ]
+    for ours, theirs in cases:
+        assert ours.item() == pytest.approx(theirs.item(), rel=1e-13)

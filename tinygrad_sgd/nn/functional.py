@@ -226,9 +226,10 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     if idx is not None:
         return nll_loss(logp, idx, reduction)
     y = _float_target(target, z, "cross_entropy")
-    # NOTE: where y_j = 0 the term is 0 even if log p_j = −inf (0 · −inf would be NaN).
-    mask = y.data != 0
-    terms = y * (logp if mask.all() else where(mask, logp, 0.0))
+    # NOTE: where y_j = 0 and log p_j = −inf (logits beyond ~1e308 apart) the term is 0, not
+    # 0 · −inf = NaN.  Elsewhere y ⊙ log p is used as it is, so ∂C/∂y = −log p stays exact.
+    bad = (y.data == 0) & np.isneginf(logp.data)
+    terms = y * (where(~bad, logp, 0.0) if bad.any() else logp)
     per_example = -terms.sum(axis=-1)
     return _reduce(per_example, reduction, "cross_entropy")
 
@@ -252,13 +253,17 @@ def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 
 def _bce_terms(a: Tensor, y: Tensor) -> Tensor:
     """−[y ln a + (1 − y) ln(1 − a)] elementwise, with 0 · ln 0 taken as 0."""
-    # NOTE: ln is only applied where its coefficient is non-zero (elsewhere to the constant 1), so
-    # a = y ∈ {0, 1} gives exactly 0 with gradient −1 or +1, never NaN; an a of exactly 0 or 1
-    # against the opposite label gives +inf, which is the true value.
-    yd = y.data
-    pos = a if bool(np.all(yd != 0)) else where(yd != 0, a, 1.0)
+    # NOTE: where a coefficient is 0 and its logarithm's argument is 0 too (a = y = 0, or
+    # a = y = 1), ln is applied to the constant 1 instead, so the term is exactly 0 and its
+    # gradient finite (never 0 · ln 0 = NaN).  Everywhere else the formula is used as it is,
+    # so ∂ℓ/∂y = ln(1 − a) − ln a stays exact; an a of exactly 0 or 1 against the opposite
+    # label gives +inf, which is the true value.
+    yd, ad = y.data, a.data
+    zero_zero = (yd == 0) & (ad == 0)
+    pos = where(~zero_zero, a, 1.0) if zero_zero.any() else a
     one_minus = 1 - a
-    neg = one_minus if bool(np.all(yd != 1)) else where(yd != 1, one_minus, 1.0)
+    one_one = (yd == 1) & (ad == 1)
+    neg = where(~one_one, one_minus, 1.0) if one_one.any() else one_minus
     return -(y * pos.log() + (1 - y) * neg.log())
 
 
