@@ -131,7 +131,8 @@ class Mismatch:
             f"      analytic  = {av:.12g}",
             f"      numeric   = {nv:.12g}",
             f"      abs error = {abs_err:.3e}   rel error = {rel_err:.3e}",
-            f"    tolerance: |analytic - numeric| <= atol + rtol*|numeric| with atol={self.atol:g}, "
+            f"    tolerance: |analytic - numeric| <= atol + rtol*|numeric| with "
+            f"atol={self.atol:g}, "
             f"rtol={self.rtol:g} (eps={self.eps:g})",
         ]
         if not self.fast_mode and a.size > 1:
@@ -344,9 +345,7 @@ def _forward_values(
     if len(again) != len(outs):
         return [f"fn returned {len(outs)} outputs, then {len(again)} on the same inputs"]
     for k, (o, p) in enumerate(zip(outs, again)):
-        if o.shape != p.shape or not np.allclose(
-            o.data, p.data, rtol=0, atol=tol, equal_nan=True
-        ):
+        if o.shape != p.shape or not np.allclose(o.data, p.data, rtol=0, atol=tol, equal_nan=True):
             problems.append(
                 f"output {k} changed when fn was called again on the same inputs "
                 "(nondeterministic fn, or it mutates its inputs); finite differences need a "
@@ -373,7 +372,9 @@ def check_gradients(
     """Run the first-order check and return its :class:`GradcheckResult` (never raises on a
     mismatch); :func:`gradcheck` is this plus the verdict.  Arguments as for :func:`gradcheck`."""
     if eps <= 0 or atol < 0 or rtol < 0:
-        raise ValueError(f"{_who}: need eps > 0, atol >= 0 and rtol >= 0 (got {eps}, {atol}, {rtol})")
+        raise ValueError(
+            f"{_who}: need eps > 0, atol >= 0 and rtol >= 0 (got {eps}, {atol}, {rtol})"
+        )
     args, diff = _prepared if _prepared is not None else _prepare(inputs, _who)
     rng = np.random.default_rng(seed)
     result = GradcheckResult(order=_order)
@@ -395,8 +396,14 @@ def check_gradients(
             for m, i in enumerate(diff):
                 result.comparisons.append(
                     Mismatch(
-                        in_names[i], f"{out_names[k]} (shape {outs[k].shape})", args[i].shape,
-                        ana[k][m], num[k][m], atol, rtol, eps,
+                        in_names[i],
+                        f"{out_names[k]} (shape {outs[k].shape})",
+                        args[i].shape,
+                        ana[k][m],
+                        num[k][m],
+                        atol,
+                        rtol,
+                        eps,
                     )
                 )
         return result
@@ -421,8 +428,15 @@ def check_gradients(
             analytic = np.asarray(float(np.sum(ana[k][m] * v)))
             result.comparisons.append(
                 Mismatch(
-                    in_names[i], f"{out_names[k]} (shape {outs[k].shape})", args[i].shape,
-                    analytic, numeric, atol, rtol, eps, fast_mode=True,
+                    in_names[i],
+                    f"{out_names[k]} (shape {outs[k].shape})",
+                    args[i].shape,
+                    analytic,
+                    numeric,
+                    atol,
+                    rtol,
+                    eps,
+                    fast_mode=True,
                 )
             )
     return result
@@ -473,7 +487,13 @@ def gradcheck(
     smooth functions, so pass ``rtol=1e-5, atol=1e-8`` to catch smaller errors.
     """
     result = check_gradients(
-        fn, inputs, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode, seed=seed,
+        fn,
+        inputs,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        fast_mode=fast_mode,
+        seed=seed,
         nondet_tol=nondet_tol,
     )
     return _finish(result, raise_exception)
@@ -546,9 +566,18 @@ def check_second_derivatives(
     in_names = [f"input {i}" for i in range(n_args)] + [f"grad_output {k}" for k in w_pos]
     out_names = [f"first derivative d/d(input {i})" for i in diff]
     return check_gradients(
-        first_derivatives, g_args, eps=eps, atol=atol, rtol=rtol, fast_mode=fast_mode,
-        seed=None if seed is None else seed + 2, nondet_tol=nondet_tol,
-        input_names=in_names, output_names=out_names, _who=who, _order=2,
+        first_derivatives,
+        g_args,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        fast_mode=fast_mode,
+        seed=None if seed is None else seed + 2,
+        nondet_tol=nondet_tol,
+        input_names=in_names,
+        output_names=out_names,
+        _who=who,
+        _order=2,
         _prepared=(g_args, g_diff),
     )
 
@@ -576,7 +605,14 @@ def gradgradcheck(
     was needed.  Arguments, result and error as for :func:`gradcheck`.
     """
     result = check_second_derivatives(
-        fn, inputs, grad_outputs=grad_outputs, eps=eps, atol=atol, rtol=rtol,
-        fast_mode=fast_mode, seed=seed, nondet_tol=nondet_tol,
+        fn,
+        inputs,
+        grad_outputs=grad_outputs,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        fast_mode=fast_mode,
+        seed=seed,
+        nondet_tol=nondet_tol,
     )
     return _finish(result, raise_exception)

@@ -38,24 +38,31 @@ _LAZY = {
     "tensors",
 }
 
-__all__ = sorted(
-    {
-        "ATOL",
-        "EPS",
-        "OP_TABLE",
-        "RTOL",
-        "Case",
-        "CaseReport",
-        "Domain",
-        "Draw",
-        "NumpyDraw",
-        "OpCheckError",
-        "OpSpec",
-        "check_case",
-        "find_ops",
-    }
-    | _LAZY
-)
+__all__ = [
+    "ATOL",
+    "EPS",
+    "OP_TABLE",
+    "RTOL",
+    "Case",
+    "CaseReport",
+    "Domain",
+    "Draw",
+    "HypothesisDraw",
+    "NumpyDraw",
+    "OpCheckError",
+    "OpSpec",
+    "arrays",
+    "broadcastable_shapes",
+    "cases",
+    "check_case",
+    "check_op",
+    "find_ops",
+    "floats",
+    "op_test",
+    "shapes",
+    "strategies",
+    "tensors",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -169,8 +169,9 @@ def check_case(
             out.backward(Tensor._wrap(u_kept.copy()))
         except RuntimeError as e:
             if "retain_graph" not in str(e):
-                problems.append(f"a second backward raised RuntimeError without naming "
-                                f"retain_graph: {e}")
+                problems.append(
+                    f"a second backward raised RuntimeError without naming retain_graph: {e}"
+                )
         else:
             problems.append("the graph was not freed: a second backward succeeded")
 
@@ -178,15 +179,27 @@ def check_case(
     num = _numeric(fn, args, list(range(len(args))), [u_kept], eps, spec.name)[0]
     for i, (a_i, n_i) in enumerate(zip(analytic, num)):
         report.first.comparisons.append(
-            Mismatch(f"input {i}", f"output (shape {out.shape})", originals[i].shape,
-                     a_i, n_i, atol, rtol, eps)
+            Mismatch(
+                f"input {i}",
+                f"output (shape {out.shape})",
+                originals[i].shape,
+                a_i,
+                n_i,
+                atol,
+                rtol,
+                eps,
+            )
         )
 
     # 7. second derivatives
     if do_second:
         report.second = check_second_derivatives(
-            fn, [Tensor._wrap(a.copy(), True) for a in originals], eps=eps, atol=atol,
-            rtol=rtol, seed=seed,
+            fn,
+            [Tensor._wrap(a.copy(), True) for a in originals],
+            eps=eps,
+            atol=atol,
+            rtol=rtol,
+            seed=seed,
         )
     return report
 

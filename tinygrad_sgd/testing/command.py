@@ -139,17 +139,22 @@ def check_ops(
     atol: float = ATOL,
     rtol: float = RTOL,
 ) -> list[OpSummary]:
-    """Run ``examples`` generated cases of each op; the generator of op k is seeded by (seed, k),
+    """Run ``examples`` generated cases of each op; each op's generator is seeded by (seed, name),
     so choosing a subset with ``--ops`` reproduces the same inputs."""
     out = []
-    for k, spec in enumerate(ops):
+    for spec in ops:
         summary = OpSummary(spec.name)
         draw = NumpyDraw([seed, _stable_hash(spec.name)])
         for j in range(examples):
             try:
                 case = spec.draw_case(draw)
                 report = check_case(
-                    spec, case, seed=seed + j, eps=eps, atol=atol, rtol=rtol,
+                    spec,
+                    case,
+                    seed=seed + j,
+                    eps=eps,
+                    atol=atol,
+                    rtol=rtol,
                     second_order=spec.second_order and second_order,
                 )
             except Exception as e:  # a crashing op is a failing op: report it, go on
@@ -207,8 +212,13 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     start = time.perf_counter()
     rows = check_ops(
-        ops, args.examples, args.seed, second_order=not args.first_order_only,
-        eps=args.eps, atol=args.atol, rtol=args.rtol,
+        ops,
+        args.examples,
+        args.seed,
+        second_order=not args.first_order_only,
+        eps=args.eps,
+        atol=args.atol,
+        rtol=args.rtol,
     )
     print(format_table(rows))
     failed = [r for r in rows if not r.passed]

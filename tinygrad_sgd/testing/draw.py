@@ -113,7 +113,9 @@ class Draw:
             raise ValueError("choice from an empty sequence")
         return options[self.integers(0, len(options) - 1)]
 
-    def shape(self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Shape:
+    def shape(
+        self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
+    ) -> Shape:
         raise NotImplementedError
 
     def broadcastable_shapes(
@@ -129,7 +131,9 @@ class Draw:
         """A float64 array of ``shape`` with values in ``domain`` (kinks avoided)."""
         return push_away(self._uniform(tuple(shape), domain.low, domain.high), domain)
 
-    def distinct_arrays(self, shapes: Sequence[Shape], domain: Domain = Domain()) -> list[np.ndarray]:
+    def distinct_arrays(
+        self, shapes: Sequence[Shape], domain: Domain = Domain()
+    ) -> list[np.ndarray]:
         """Arrays whose values, all together, are pairwise ``domain.margin`` apart (no ties)."""
         sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
         flat = spread(self._uniform((sum(sizes),), domain.low, domain.high), domain)
@@ -164,7 +168,9 @@ class NumpyDraw(Draw):
     def integers(self, low: int, high: int) -> int:
         return int(self.rng.integers(low, high + 1))
 
-    def shape(self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Shape:
+    def shape(
+        self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
+    ) -> Shape:
         ndim = self.integers(min_dims, max_dims)
         return tuple(self.integers(min_side, max_side) for _ in range(ndim))
 

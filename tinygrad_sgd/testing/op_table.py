@@ -37,8 +37,10 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
-        parts = [f"x{i}: shape {a.shape} = {np.array2string(a, precision=17, separator=', ')}"
-                 for i, a in enumerate(self.arrays)]
+        parts = [
+            f"x{i}: shape {a.shape} = {np.array2string(a, precision=17, separator=', ')}"
+            for i, a in enumerate(self.arrays)
+        ]
         parts += [f"{k} = {v!r}" for k, v in self.params.items()]
         return "\n".join("    " + p.replace("\n", "\n    ") for p in parts)
 
@@ -286,7 +288,8 @@ def _concat_shapes(draw: Draw) -> list[Shape]:
 def _concat_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
     ndim = len(shapes[0])
     fits = [
-        i for i in range(ndim)
+        i
+        for i in range(ndim)
         if all(t[j] == shapes[0][j] for t in shapes for j in range(ndim) if j != i)
     ]
     ax = draw.choice(fits)
@@ -340,29 +343,48 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("radd", lambda x, c: c + x, lambda x, c: c + x, params=_scalar([2.5, -1.0])),
     OpSpec("rsub", lambda x, c: c - x, lambda x, c: c - x, params=_scalar([2.5, -1.0])),
     OpSpec("rmul", lambda x, c: c * x, lambda x, c: c * x, params=_scalar([2.5, -0.5])),
-    OpSpec("rdiv", lambda x, c: c / x, lambda x, c: c / x, domain=_NONZERO,
-           params=_scalar([2.5, -1.0])),
+    OpSpec(
+        "rdiv", lambda x, c: c / x, lambda x, c: c / x, domain=_NONZERO, params=_scalar([2.5, -1.0])
+    ),
     OpSpec("rmul_ndarray", lambda x, c: c * x, lambda x, c: c * x, params=_rmul_array_params),
     OpSpec("neg", lambda x: -x, np.negative),
-    OpSpec("pow_int", lambda x, c: x**c, lambda x, c: x**c, domain=_NONZERO,
-           params=_scalar([2, 3, -1, -2, 0, 1])),
-    OpSpec("pow_real", lambda x, c: x**c, lambda x, c: x**c, domain=_POS,
-           params=_scalar([0.5, -1.5, 2.5, 1.0])),
-    OpSpec("pow_method", lambda x, c: x.pow(c), lambda x, c: x**c, domain=_POS,
-           params=_scalar([3, 0.5, -0.5])),
+    OpSpec(
+        "pow_int",
+        lambda x, c: x**c,
+        lambda x, c: x**c,
+        domain=_NONZERO,
+        params=_scalar([2, 3, -1, -2, 0, 1]),
+    ),
+    OpSpec(
+        "pow_real",
+        lambda x, c: x**c,
+        lambda x, c: x**c,
+        domain=_POS,
+        params=_scalar([0.5, -1.5, 2.5, 1.0]),
+    ),
+    OpSpec(
+        "pow_method",
+        lambda x, c: x.pow(c),
+        lambda x, c: x**c,
+        domain=_POS,
+        params=_scalar([3, 0.5, -0.5]),
+    ),
     OpSpec("pow_tensor", lambda a, b: a**b, np.power, domain=(_POS, Domain(-2.0, 2.0)), arity=2),
-    OpSpec("rpow", lambda x, c: c**x, lambda x, c: c**x, domain=Domain(-2.0, 2.0),
-           params=_scalar([0.5, 2.0, 3.0])),
+    OpSpec(
+        "rpow",
+        lambda x, c: c**x,
+        lambda x, c: c**x,
+        domain=Domain(-2.0, 2.0),
+        params=_scalar([0.5, 2.0, 3.0]),
+    ),
     # ---- matmul: 1-D, 2-D, batched and broadcast batch axes
     OpSpec("matmul_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("1d")),
     OpSpec("matmul_2d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("2d")),
     OpSpec("matmul_1d_2d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("1d@2d")),
     OpSpec("matmul_2d_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("2d@1d")),
     OpSpec("matmul_batched", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("batched")),
-    OpSpec("matmul_batched_1d", lambda a, b: a @ b, np.matmul,
-           shapes=_matmul_shapes("batched@1d")),
-    OpSpec("matmul_broadcast", lambda a, b: a @ b, np.matmul,
-           shapes=_matmul_shapes("broadcast")),
+    OpSpec("matmul_batched_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("batched@1d")),
+    OpSpec("matmul_broadcast", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("broadcast")),
     # ---- elementwise functions
     OpSpec("exp", lambda x: x.exp(), np.exp),
     OpSpec("log", lambda x: x.log(), np.log, domain=_POS),
@@ -374,68 +396,151 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
     OpSpec("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), domain=_KINK0),
     OpSpec("softplus", lambda x: x.softplus(), lambda x: np.log1p(np.exp(x))),
-    OpSpec("leaky_relu", lambda x, c: x.leaky_relu(c), lambda x, c: np.where(x > 0, x, c * x),
-           domain=_KINK0, params=_scalar([0.01, 0.2])),
-    OpSpec("leaky_relu_default", lambda x: x.leaky_relu(), lambda x: np.where(x > 0, x, 0.01 * x),
-           domain=_KINK0),
-    OpSpec("clip", lambda x, lo, hi: x.clip(lo, hi), lambda x, lo, hi: np.clip(x, lo, hi),
-           domain=_clip_domain, params=_clip_params),
+    OpSpec(
+        "leaky_relu",
+        lambda x, c: x.leaky_relu(c),
+        lambda x, c: np.where(x > 0, x, c * x),
+        domain=_KINK0,
+        params=_scalar([0.01, 0.2]),
+    ),
+    OpSpec(
+        "leaky_relu_default",
+        lambda x: x.leaky_relu(),
+        lambda x: np.where(x > 0, x, 0.01 * x),
+        domain=_KINK0,
+    ),
+    OpSpec(
+        "clip",
+        lambda x, lo, hi: x.clip(lo, hi),
+        lambda x, lo, hi: np.clip(x, lo, hi),
+        domain=_clip_domain,
+        params=_clip_params,
+    ),
     OpSpec("maximum", maximum, np.maximum, arity=2, distinct=True),
     OpSpec("minimum", minimum, np.minimum, arity=2, distinct=True),
-    OpSpec("where", lambda a, b, cond: where(cond, a, b), lambda a, b, cond: np.where(cond, a, b),
-           arity=2, params=_where_params),
+    OpSpec(
+        "where",
+        lambda a, b, cond: where(cond, a, b),
+        lambda a, b, cond: np.where(cond, a, b),
+        arity=2,
+        params=_where_params,
+    ),
     # ---- reductions: axis None / int / tuple, keepdims
-    OpSpec("sum", lambda x, axis, keepdims: x.sum(axis, keepdims),
-           lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-           params=_axis_params),
-    OpSpec("mean", lambda x, axis, keepdims: x.mean(axis, keepdims),
-           lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
-           params=_axis_params),
-    OpSpec("max", lambda x, axis, keepdims: x.max(axis, keepdims),
-           lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
-           params=_axis_params, distinct=True),
-    OpSpec("min", lambda x, axis, keepdims: x.min(axis, keepdims),
-           lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
-           params=_axis_params, distinct=True),
-    OpSpec("var", lambda x, axis, keepdims, ddof: x.var(axis, keepdims, ddof=ddof),
-           lambda x, axis, keepdims, ddof: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
-           params=_var_params),
-    OpSpec("logsumexp", lambda x, axis, keepdims: x.logsumexp(axis, keepdims),
-           lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
-           params=_axis_params),
-    OpSpec("softmax", lambda x, axis: x.softmax(axis),
-           lambda x, axis: np.exp(x) / np.sum(np.exp(x), axis=axis, keepdims=True),
-           shapes=_nd(1), params=_one_axis),
-    OpSpec("log_softmax", lambda x, axis: x.log_softmax(axis),
-           lambda x, axis: x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True)),
-           shapes=_nd(1), params=_one_axis),
+    OpSpec(
+        "sum",
+        lambda x, axis, keepdims: x.sum(axis, keepdims),
+        lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+        params=_axis_params,
+    ),
+    OpSpec(
+        "mean",
+        lambda x, axis, keepdims: x.mean(axis, keepdims),
+        lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+        params=_axis_params,
+    ),
+    OpSpec(
+        "max",
+        lambda x, axis, keepdims: x.max(axis, keepdims),
+        lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+        params=_axis_params,
+        distinct=True,
+    ),
+    OpSpec(
+        "min",
+        lambda x, axis, keepdims: x.min(axis, keepdims),
+        lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+        params=_axis_params,
+        distinct=True,
+    ),
+    OpSpec(
+        "var",
+        lambda x, axis, keepdims, ddof: x.var(axis, keepdims, ddof=ddof),
+        lambda x, axis, keepdims, ddof: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
+        params=_var_params,
+    ),
+    OpSpec(
+        "logsumexp",
+        lambda x, axis, keepdims: x.logsumexp(axis, keepdims),
+        lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
+        params=_axis_params,
+    ),
+    OpSpec(
+        "softmax",
+        lambda x, axis: x.softmax(axis),
+        lambda x, axis: np.exp(x) / np.sum(np.exp(x), axis=axis, keepdims=True),
+        shapes=_nd(1),
+        params=_one_axis,
+    ),
+    OpSpec(
+        "log_softmax",
+        lambda x, axis: x.log_softmax(axis),
+        lambda x, axis: x - np.log(np.sum(np.exp(x), axis=axis, keepdims=True)),
+        shapes=_nd(1),
+        params=_one_axis,
+    ),
     # ---- shape operations
-    OpSpec("reshape", lambda x, shape: x.reshape(shape), lambda x, shape: np.reshape(x, shape),
-           params=_reshape_params),
-    OpSpec("transpose", _transpose, lambda x, axes: np.transpose(x, axes),
-           params=_transpose_params),
+    OpSpec(
+        "reshape",
+        lambda x, shape: x.reshape(shape),
+        lambda x, shape: np.reshape(x, shape),
+        params=_reshape_params,
+    ),
+    OpSpec(
+        "transpose", _transpose, lambda x, axes: np.transpose(x, axes), params=_transpose_params
+    ),
     OpSpec("T", lambda x: x.T, lambda x: x.T),
     OpSpec("flatten", lambda x: x.flatten(), lambda x: np.ravel(x)),
-    OpSpec("squeeze", lambda x, axis: x.squeeze(axis), _squeeze_ref, shapes=_squeeze_shapes,
-           params=_squeeze_params),
-    OpSpec("unsqueeze", lambda x, axis: x.unsqueeze(axis),
-           lambda x, axis: np.expand_dims(x, axis),
-           params=lambda d, s: {"axis": d.integers(-len(s[0]) - 1, len(s[0]))}),
-    OpSpec("broadcast_to", lambda x, shape: x.broadcast_to(shape),
-           lambda x, shape: np.broadcast_to(x, shape), shapes=_broadcast_shapes,
-           params=_broadcast_params),
-    OpSpec("getitem_basic", lambda x, index: x[index], _index_ref, shapes=_nd(1),
-           params=_basic_index),
-    OpSpec("getitem_int_array", lambda x, index: x[index], _index_ref, shapes=_nd(1),
-           params=_array_index),
-    OpSpec("getitem_bool_mask", lambda x, index: x[index], _index_ref, shapes=_nd(1),
-           params=_mask_params),
-    OpSpec("concatenate", lambda *xs, axis: concatenate(list(xs), axis=axis),
-           lambda *xs, axis: np.concatenate(xs, axis=axis), shapes=_concat_shapes,
-           params=_concat_params),
-    OpSpec("stack", lambda *xs, axis: stack(list(xs), axis=axis),
-           lambda *xs, axis: np.stack(xs, axis=axis), shapes=_stack_shapes,
-           params=_stack_params),
+    OpSpec(
+        "squeeze",
+        lambda x, axis: x.squeeze(axis),
+        _squeeze_ref,
+        shapes=_squeeze_shapes,
+        params=_squeeze_params,
+    ),
+    OpSpec(
+        "unsqueeze",
+        lambda x, axis: x.unsqueeze(axis),
+        lambda x, axis: np.expand_dims(x, axis),
+        params=lambda d, s: {"axis": d.integers(-len(s[0]) - 1, len(s[0]))},
+    ),
+    OpSpec(
+        "broadcast_to",
+        lambda x, shape: x.broadcast_to(shape),
+        lambda x, shape: np.broadcast_to(x, shape),
+        shapes=_broadcast_shapes,
+        params=_broadcast_params,
+    ),
+    OpSpec(
+        "getitem_basic", lambda x, index: x[index], _index_ref, shapes=_nd(1), params=_basic_index
+    ),
+    OpSpec(
+        "getitem_int_array",
+        lambda x, index: x[index],
+        _index_ref,
+        shapes=_nd(1),
+        params=_array_index,
+    ),
+    OpSpec(
+        "getitem_bool_mask",
+        lambda x, index: x[index],
+        _index_ref,
+        shapes=_nd(1),
+        params=_mask_params,
+    ),
+    OpSpec(
+        "concatenate",
+        lambda *xs, axis: concatenate(list(xs), axis=axis),
+        lambda *xs, axis: np.concatenate(xs, axis=axis),
+        shapes=_concat_shapes,
+        params=_concat_params,
+    ),
+    OpSpec(
+        "stack",
+        lambda *xs, axis: stack(list(xs), axis=axis),
+        lambda *xs, axis: np.stack(xs, axis=axis),
+        shapes=_stack_shapes,
+        params=_stack_params,
+    ),
     OpSpec("astype", lambda x: x.astype(np.float64), lambda x: x.astype(np.float64)),
     OpSpec("clone", lambda x: x.clone(), np.copy),
 )

@@ -60,8 +60,9 @@ def shapes(
     min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
 ) -> st.SearchStrategy[Shape]:
     """Array shapes (0-d included by default), small enough for finite differences."""
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def broadcastable_shapes(
@@ -73,7 +74,10 @@ def broadcastable_shapes(
 ) -> st.SearchStrategy[tuple[Shape, ...]]:
     """Tuples of ``num_shapes`` shapes that NumPy broadcasts together, e.g. ((3, 1), (4,))."""
     return hnp.mutually_broadcastable_shapes(
-        num_shapes=num_shapes, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+        num_shapes=num_shapes,
+        min_dims=min_dims,
+        max_dims=max_dims,
+        min_side=min_side,
         max_side=max_side,
     ).map(lambda r: tuple(r.input_shapes))
 
@@ -101,9 +105,7 @@ def arrays(
         a = push_away(a, dom) if avoid else a
         return a.astype(dtype)
 
-    return shape_st.flatmap(
-        lambda s: hnp.arrays(np.float64, s, elements=elements).map(finish)
-    )
+    return shape_st.flatmap(lambda s: hnp.arrays(np.float64, s, elements=elements).map(finish))
 
 
 def tensors(
@@ -134,7 +136,9 @@ class HypothesisDraw(Draw):
     def boolean(self) -> bool:
         return bool(self._draw(st.booleans()))
 
-    def shape(self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Shape:
+    def shape(
+        self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
+    ) -> Shape:
         return tuple(self._draw(shapes(min_dims, max_dims, min_side, max_side)))
 
     def broadcastable_shapes(
@@ -147,9 +151,7 @@ class HypothesisDraw(Draw):
         return np.asarray(self._draw(hnp.arrays(np.float64, shape, elements=elements)))
 
     def int_array(self, shape: Shape, low: int, high: int) -> np.ndarray:
-        return np.asarray(
-            self._draw(hnp.arrays(np.intp, shape, elements=st.integers(low, high)))
-        )
+        return np.asarray(self._draw(hnp.arrays(np.intp, shape, elements=st.integers(low, high))))
 
 
 def cases(spec: OpSpec) -> st.SearchStrategy[Case]:
@@ -183,14 +185,17 @@ def check_op(
 
     @given(case=cases(spec), seed=st.integers(0, 2**32 - 1))
     def property_of_op(case: Case, seed: int) -> None:
-        report = check_case(spec, case, seed=seed, eps=eps, atol=atol, rtol=rtol,
-                            second_order=second_order)
+        report = check_case(
+            spec, case, seed=seed, eps=eps, atol=atol, rtol=rtol, second_order=second_order
+        )
         if not report.passed:
             raise OpCheckError(report.message())
 
     property_of_op.__name__ = f"check_op[{spec.name}]"
-    test = property_of_op if max_examples is None else settings(max_examples=max_examples)(
+    test = (
         property_of_op
+        if max_examples is None
+        else settings(max_examples=max_examples)(property_of_op)
     )
     test()
 
