@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import Context, Function
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -151,6 +152,116 @@ def _reduce(per_example: Tensor, reduction: str, fn: str, count: int | None = No
     raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
+def _scale(reduction: str, count: int, fn: str) -> float | None:
+    """The factor a fused cost multiplies its sum by: 1/count ("mean"), 1 ("sum") or None."""
+    if reduction == "none":
+        return None
+    if reduction == "sum":
+        return 1.0
+    if reduction == "mean":
+        return 1.0 / max(count, 1)
+    raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _row_max(z: np.ndarray) -> np.ndarray:
+    """max over the last axis (keepdims), with non-finite maxima replaced by 0."""
+    m = np.max(z, axis=-1, keepdims=True)
+    return np.where(np.isfinite(m), m, 0)
+
+
+def _reduced(per: np.ndarray, scale: float | None, dtype: Any) -> np.ndarray:
+    return per if scale is None else np.asarray(per.sum() * scale, dtype=dtype)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Fused, stable softmax cross-entropy for logits z of shape (n, k), per example x:
+
+        ℓ_x = −Σ_j y_j ln softmax(z)_j = (Σ_j y_j) ln Σ_k e^(z_k) − Σ_j y_j z_j
+
+    with y given as rows (``y``) or as class indices (``idx``, y = one-hot rows); the output is
+    the n values ℓ_x, or their sum times ``scale`` (1/n for the mean).
+
+    ∂ℓ_x/∂z = softmax(z) Σ_j y_j − y (= softmax(z) − y for one-hot or probability rows),
+    ∂ℓ_x/∂y = −ln softmax(z).
+
+    NOTE: z is shifted by its row maximum m, so e^(z_j − m) ≤ 1 never overflows and
+    ln Σ ≥ 0 never takes the log of 0; e^(z_j − m) may underflow to 0, which is the correctly
+    rounded value, so that is not reported even under ``np.errstate(all="raise")``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        z: np.ndarray,
+        y: np.ndarray | None,
+        idx: np.ndarray | None,
+        scale: float | None,
+    ) -> np.ndarray:
+        shifted = z - _row_max(z)
+        with np.errstate(under="ignore"):
+            lse = np.log(np.sum(np.exp(shifted), axis=-1))
+        if idx is not None:
+            per = lse - shifted[np.arange(z.shape[0]), idx]
+        else:
+            assert y is not None
+            per = lse * y.sum(axis=-1) - (y * shifted).sum(axis=-1)
+        ctx.idx, ctx.scale = idx, scale
+        ctx.save_for_backward(z, y)
+        return _reduced(per, scale, z.dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+        z, y = ctx.saved_tensors
+        need_z, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gcol = g * ctx.scale if ctx.scale is not None else g.reshape(g.shape + (1,))
+        gz = gy = None
+        with np.errstate(under="ignore"):
+            if need_z:
+                s = z.softmax(-1)
+                if ctx.idx is not None:
+                    onehot = np.zeros(z.shape, dtype=z.dtype)
+                    onehot[np.arange(z.shape[0]), ctx.idx] = 1
+                    gz = gcol * (s - onehot)
+                else:
+                    gz = gcol * (s * y.sum(axis=-1, keepdims=True) - y)
+            if need_y:
+                gy = -(gcol * z.log_softmax(-1))
+        return gz, gy, None, None
+
+
+class SigmoidBinaryCrossEntropy(Function):
+    """Fused, stable binary cross-entropy of a = σ(z) from z, elementwise:
+
+        ℓ = −[y ln σ(z) + (1 − y) ln(1 − σ(z))] = softplus(z) − y z,
+        ∂ℓ/∂z = σ(z) − y,   ∂ℓ/∂y = −z;
+
+    the output is ℓ, or its sum times ``scale``.
+
+    NOTE: softplus(z) = max(z, 0) + ln(1 + e^(−|z|)) only exponentiates −|z| ≤ 0: finite for every
+    finite z; e^(−|z|) may underflow to 0 (the correctly rounded value, not reported).
+    """
+
+    @staticmethod
+    def forward(ctx: Context, z: np.ndarray, y: np.ndarray, scale: float | None) -> np.ndarray:
+        with np.errstate(under="ignore"):
+            softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+        ctx.scale = scale
+        ctx.save_for_backward(z, y)
+        return _reduced(softplus - y * z, scale, z.dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        z, y = ctx.saved_tensors
+        gfull = g * ctx.scale if ctx.scale is not None else g
+        gz = gy = None
+        if ctx.needs_input_grad[0]:
+            with np.errstate(under="ignore"):
+                gz = gfull * (z.sigmoid() - y)
+        if ctx.needs_input_grad[1]:
+            gy = -(gfull * z)
+        return gz, gy, None
+
+
 def _batch_size(t: Tensor) -> int:
     """n in the book's 1/n: the number of rows, or 1 for a single example (0-d or 1-D)."""
     return 1 if t.ndim <= 1 else t.shape[0]
@@ -215,23 +326,24 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
 
     ∂C/∂z = (softmax(z) − y)/n.
 
-    NOTE: computed through log_softmax(z) = z − max z − ln Σ e^(z − max z), so any finite logits
-    (±1000 included) give a finite cost and gradient; probabilities are never formed and logged.
+    NOTE: one fused op (:class:`SoftmaxCrossEntropy`) computes ln Σ e^(z − max z) − (z_y − max z):
+    any finite logits (±1000 included) give a finite cost and gradient, probabilities are never
+    formed and logged, and the graph gets a single node.
     """
     z = _tensor(logits, "cross_entropy", "logits")
     if z.ndim not in (1, 2):
         raise ValueError(f"cross_entropy: logits must be (k,) or (n, k), got shape {z.shape}")
-    logp = z.log_softmax(-1)
     idx = _class_indices(target, z, "cross_entropy")
-    if idx is not None:
-        return nll_loss(logp, idx, reduction)
-    y = _float_target(target, z, "cross_entropy")
-    # NOTE: where y_j = 0 and log p_j = −inf (logits beyond ~1e308 apart) the term is 0, not
-    # 0 · −inf = NaN.  Elsewhere y ⊙ log p is used as it is, so ∂C/∂y = −log p stays exact.
-    bad = (y.data == 0) & np.isneginf(logp.data)
-    terms = y * (where(~bad, logp, 0.0) if bad.any() else logp)
-    per_example = -terms.sum(axis=-1)
-    return _reduce(per_example, reduction, "cross_entropy")
+    y = None if idx is not None else _float_target(target, z, "cross_entropy")
+    single = z.ndim == 1
+    n = 1 if single else z.shape[0]
+    scale = _scale(reduction, n, "cross_entropy")
+    if single:  # one example: work on a batch of one row
+        z = z.reshape(1, -1)
+        y = None if y is None else y.reshape(1, -1)
+        idx = None if idx is None else idx.reshape(1)
+    out = SoftmaxCrossEntropy.apply(z, y, idx, scale)
+    return out.reshape(()) if single and scale is None else out
 
 
 def nll_loss(log_probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -295,7 +407,8 @@ def binary_cross_entropy_with_logits(
     """
     z = _tensor(logits, "binary_cross_entropy_with_logits", "logits")
     y = _float_target(target, z, "binary_cross_entropy_with_logits")
-    return _reduce(z.softplus() - y * z, reduction, "binary_cross_entropy_with_logits")
+    scale = _scale(reduction, z.size, "binary_cross_entropy_with_logits")
+    return SigmoidBinaryCrossEntropy.apply(z, y, scale)
 
 
 def cross_entropy_cost(output: Tensor, target: Any) -> Tensor:
