@@ -141,3 +141,15 @@ def test_matches_torch_oracle(kind: str) -> None:
             theirs.step()
             assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-15, abs=0)
             assert ours.last_epoch == theirs.last_epoch
+
+
+def test_multistep_state_survives_save_and_load(tmp_path) -> None:
+    sched = S.MultiStepLR(make_opt(), milestones=[3, 3, 6], gamma=0.5)
+    run(sched, 2)
+    tg.save(sched.state_dict(), tmp_path / "s.npz")
+    fresh = S.MultiStepLR(make_opt(), milestones=[100])
+    fresh.load_state_dict(tg.load(tmp_path / "s.npz"))
+    assert fresh.milestones == sched.milestones and fresh.last_epoch == 2
+    fresh.optimizer.param_groups[0]["lr"] = sched.optimizer.param_groups[0]["lr"]
+    assert [lrs[0] for lrs in run(fresh, 6)] == [lrs[0] for lrs in run(sched, 6)]
+    assert fresh.get_last_lr() == pytest.approx([0.1 * 0.5**3])

@@ -156,3 +156,79 @@ def test_foreign_npz_loads_as_flat_dict(tmp_path: Path) -> None:
     d = tg.load(path)
     assert set(d) == {"weight", "bias"} and isinstance(d["weight"], Tensor)
     assert zipfile.is_zipfile(path)
+
+
+# ---------------------------------------------------------------- property: any saveable tree
+
+
+def _leaves():
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    arrays = hnp.arrays(
+        dtype=st.sampled_from([np.float64, np.float32, np.int64, np.int8, np.bool_]),
+        shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+    )
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        arrays,
+        arrays.filter(lambda a: a.dtype.kind == "f").map(
+            lambda a: Tensor(a, requires_grad=bool(a.size % 2))
+        ),
+    )
+
+
+def _trees():
+    from hypothesis import strategies as st
+
+    keys = st.one_of(st.text(alphabet="ab/.~_0", max_size=4), st.integers(-3, 3))
+    return st.recursive(
+        _leaves(),
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=3),
+            st.lists(kids, max_size=3).map(tuple),
+            st.dictionaries(keys, kids, max_size=4),
+        ),
+        max_leaves=10,
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, Tensor):
+        return (
+            isinstance(b, Tensor)
+            and a.dtype == b.dtype
+            and a.requires_grad == b.requires_grad
+            and np.array_equal(a.data, b.data)
+        )
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and list(a) == list(b)
+            and all(type(k1) is type(k2) for k1, k2 in zip(a, b))
+            and all(_same(a[k], b[k]) for k in a)
+        )
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return type(a) is type(b) and a == b
+
+
+def test_any_tree_round_trips(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from hypothesis import given, settings
+
+    folder = tmp_path_factory.mktemp("trees")
+
+    @settings(max_examples=40)
+    @given(tree=_trees())
+    def check(tree: object) -> None:
+        path = folder / "t.npz"
+        tg.save(tree, path)
+        assert _same(tree, tg.load(path))
+
+    check()
