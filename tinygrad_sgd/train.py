@@ -343,8 +343,8 @@ def fit(
             if not math.isfinite(c):
                 bar.close()
                 raise FloatingPointError(
-                    f"fit: the cost became {c} in epoch {k}, mini-batch {i}; the learning rate "
-                    f"(η = {optimizer.param_groups[0]['lr']}) is probably too large"
+                    f"fit: the cost became {c} in epoch {k}, mini-batch {i}: is the learning rate "
+                    f"(η = {optimizer.param_groups[0]['lr']}) too large, or the data not finite?"
                 )
             cost_sum += c * len(xb)
             seen += len(xb)
@@ -421,14 +421,19 @@ class TrainConfig:
 
 
 def _load_dataset(
-    config: TrainConfig, data_dir: str | os.PathLike[str] | None, download: bool
+    config: TrainConfig,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    validation_size: int = 10_000,
 ) -> tuple[Split, Split, str]:
     """(train, eval, description) for the config's data set, in the config's dtype."""
     dt = np.dtype(config.dtype)
     if config.dataset == "digits":
         train_set, test_set = load_digits(dtype=dt)
         return train_set, test_set, "the 8x8 digits shipped in the package"
-    train_set, validation, test_set = load_mnist(data_dir, download=download, dtype=dt)
+    train_set, validation, test_set = load_mnist(
+        data_dir, download=download, dtype=dt, validation_size=validation_size
+    )
     ev = test_set if config.eval_set == "test" else validation
     return train_set, ev, "MNIST"
 
@@ -498,6 +503,7 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     target = Path(path)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
@@ -510,6 +516,8 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
     if not all(math.isnan(c) for c in history.eval_cost):
         ax2.plot(history.epoch, history.eval_cost, marker="o", ms=3, label="evaluation set")
     ax2.set_xlabel("epoch")
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylabel("cost")
     ax2.set_title("cost")
     ax2.legend()
@@ -540,6 +548,7 @@ def train(
     plot: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = print,
     progress: bool | None = None,
+    validation_size: int = 10_000,
     **overrides: Any,
 ) -> tuple[nn.Sequential, History]:
     """Train the book's network on a data set, as ``python -m tinygrad_sgd train`` does.
@@ -551,6 +560,7 @@ def train(
     epoch (atomically): weights, optimizer state, epoch, shuffling state, history and config.
     ``resume``: continue such a checkpoint up to ``config.epochs`` epochs in total; the result is
     exactly that of an uninterrupted run. ``plot``: learning curves as a PNG at the end.
+    ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
     Returns ``(model, history)``.
     """
     if plot is not None:
@@ -578,7 +588,7 @@ def train(
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
     cfg.validate()
 
-    train_set, eval_set, source = _load_dataset(cfg, data_dir, download)
+    train_set, eval_set, source = _load_dataset(cfg, data_dir, download, validation_size)
     n_in = train_set[0].shape[1]
     n_out = 10
     sizes = [n_in, *cfg.hidden, n_out]
@@ -638,7 +648,8 @@ def train(
             f"total {sum(history.seconds):.1f} s"
         )
     if plot is not None and len(history):
-        plot_history(history, plot, title=f"{source}: network {sizes}, {cfg.cost} cost")
+        title = f"{cfg.dataset}: network {sizes}, {cfg.cost} cost, η = {cfg.lr}"
+        plot_history(history, plot, title=title)
         if log is not None:
             log(f"Learning curves written to {plot}")
     return model, history

@@ -550,7 +550,8 @@ def load_mnist(
     if found is None:
         if not download:
             raise MNISTNotFoundError(
-                "MNIST not found and download=False. " + _placement_help(folders, files)
+                "MNIST not found, and downloading is off (download=False, --no-download). "
+                + _placement_help(folders, files)
             )
         target = folders[0]
         try:
