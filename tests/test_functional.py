@@ -460,4 +460,9 @@ def test_fused_costs_are_one_node_and_twice_differentiable() -> None:
     assert tg.gradgradcheck(lambda a: F.cross_entropy(a, t, reduction="none"), [z])
     assert tg.gradgradcheck(lambda a, b: F.cross_entropy(a, b), [z, soft])
     assert tg.gradgradcheck(lambda a, b: F.binary_cross_entropy_with_logits(a, b), [z, y])
+    assert tg.gradgradcheck(lambda a, b: F.quadratic_cost(a, b), [z, y])
+    assert F.quadratic_cost(z, y).grad_fn.name == "QuadraticCost"
+    a0 = Tensor(0.3, requires_grad=True)  # a 0-d output: C = ½ (y − a)²
+    F.quadratic_cost(a0, 1.0).backward()
+    assert a0.grad.item() == pytest.approx(0.3 - 1.0, rel=1e-15)
     assert tg.gradcheck(lambda a: F.cross_entropy(a[0], np.int64(2)), [z])
