@@ -131,7 +131,8 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        out = np.exp(x)
+        with np.errstate(under="ignore"):  # e^x for x < −708 underflows: 0 is the right value
+            out = np.exp(x)
         ctx.save_for_backward(out)
         return out
 
@@ -234,7 +235,8 @@ def stable_sigmoid(x: np.ndarray) -> np.ndarray:
     σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0: both only ever exponentiate a non-positive
     number.
     """
-    e = np.exp(-np.abs(x))
+    with np.errstate(under="ignore"):  # e^(−|x|) may underflow to 0: correctly rounded
+        e = np.exp(-np.abs(x))
     d = 1 + e
     return np.where(x >= 0, 1 / d, e / d)
 
@@ -292,7 +294,8 @@ class Softplus(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x)
-        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+        with np.errstate(under="ignore"):  # e^(−|x|) inside may underflow to 0: correct
+            return np.logaddexp(0, x).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:

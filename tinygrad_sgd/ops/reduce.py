@@ -144,7 +144,8 @@ class LogSumExp(Function):
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
     ) -> np.ndarray:
         m = _shifted_max(x, axis)
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+        with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
+            out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
         if not keepdims:
             out = out.reshape(()) if axis is None else np.squeeze(out, axis=axis)
         ctx.axis = axis
@@ -166,7 +167,8 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
-        e = np.exp(x - _shifted_max(x, axis))
+        with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
+            e = np.exp(x - _shifted_max(x, axis))
         out = e / np.sum(e, axis=axis, keepdims=True)
         ctx.axis = axis
         ctx.save_for_backward(out)
@@ -184,7 +186,8 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
         shifted = x - _shifted_max(x, axis)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
+            out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         ctx.axis = axis
         ctx.save_for_backward(out)
         return out

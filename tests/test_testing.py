@@ -1,0 +1,432 @@
+"""tinygrad_sgd.testing: strategies keep their promises, the op helper and the ``gradcheck``
+command pass right operations and catch planted errors (test the tester)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import find, given
+from hypothesis import strategies as st
+
+import tinygrad_sgd as tg
+from tinygrad_sgd import Function, Tensor
+from tinygrad_sgd.testing import (
+    OP_TABLE,
+    Domain,
+    NumpyDraw,
+    OpCheckError,
+    OpSpec,
+    arrays,
+    broadcastable_shapes,
+    cases,
+    check_case,
+    check_op,
+    find_ops,
+    floats,
+    op_test,
+    tensors,
+)
+from tinygrad_sgd.testing.draw import push_away, spread
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ---- planted errors, shared by the helper tests and (as a module file) the command tests -----
+
+PLANTED_SOURCE = '''
+"""Deliberately wrong operations: each must make every checker fail."""
+import numpy as np
+
+import tinygrad_sgd as tg
+from tinygrad_sgd.testing import Domain, OpSpec
+
+
+class CubeOffByTenthPercent(tg.Function):
+    """y = x³ with a derivative 0.1 % too large."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x**2 * 1.001
+
+
+class SoftmaxZeroBackward(tg.Function):
+    """Right softmax, backward returns zeros."""
+
+    @staticmethod
+    def forward(ctx, x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 0.0
+
+
+class ScaleColumnsWrongAxis(tg.Function):
+    """z = x ⊙ w with x (n, n), w (n,): ∂C/∂w = Σ_rows g ⊙ x, but summed over the wrong axis."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return g * w, (g * x).sum(axis=1)   # wrong: should be axis=0
+
+
+def _square(draw):
+    n = draw.integers(2, 4)
+    return [(n, n), (n,)]
+
+
+def _softmax_ref(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+OPS = [
+    OpSpec("planted_cube_off", CubeOffByTenthPercent.apply, lambda x: x**3,
+           domain=Domain(0.5, 2.0)),
+    OpSpec("planted_softmax_zero", SoftmaxZeroBackward.apply, _softmax_ref,
+           shapes=lambda d: [d.shape(1, 2, 2, 4)]),
+    OpSpec("planted_wrong_axis", ScaleColumnsWrongAxis.apply, lambda x, w: x * w,
+           shapes=_square),
+]
+'''
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """The planted module, importable (for the helper) and on disk (for the command)."""
+    folder = tmp_path_factory.mktemp("planted")
+    (folder / "planted_ops.py").write_text(PLANTED_SOURCE)
+    sys.path.insert(0, str(folder))
+    try:
+        import planted_ops
+
+        yield folder, planted_ops
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("planted_ops", None)
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x**2
+
+
+# ---- strategies ------------------------------------------------------------------------------
+
+
+@given(tensors(shape=(2, 3), min_value=-1.0, max_value=0.5, requires_grad=True))
+def test_tensors_have_the_shape_bounds_and_flags_asked_for(t) -> None:
+    assert isinstance(t, Tensor) and t.shape == (2, 3) and t.dtype == np.float64
+    assert t.requires_grad
+    assert np.all((t.numpy() >= -1.0) & (t.numpy() <= 0.5))
+
+
+@given(tensors(dtype=np.float32))
+def test_tensors_of_arbitrary_shape_and_other_dtype(t) -> None:
+    assert t.dtype == np.float32 and t.ndim <= 3 and np.isfinite(t.numpy()).all()
+
+
+def test_tensors_include_0d_and_3d_shapes() -> None:
+    assert find(tensors(), lambda t: t.ndim == 0).shape == ()
+    assert find(tensors(), lambda t: t.ndim == 3).ndim == 3
+
+
+@given(tensors(avoid=(0.0, 1.0), margin=0.1))
+def test_tensors_stay_away_from_kinks(t) -> None:
+    x = t.numpy()
+    assert np.all(np.abs(x) >= 0.1) and np.all(np.abs(x - 1.0) >= 0.1)
+    assert np.all((x >= -3) & (x <= 3))
+
+
+@given(floats(-1.0, 1.0, avoid=(0.0,), margin=0.05))
+def test_floats_stay_away_from_kinks(v) -> None:
+    assert -1.0 <= v <= 1.0 and abs(v) >= 0.05
+
+
+@given(arrays(shape=(4, 4), distinct=True, margin=0.05))
+def test_distinct_arrays_have_no_ties(a) -> None:
+    v = np.sort(a.ravel())
+    assert np.all(np.diff(v) >= 0.05)
+    assert np.all((v >= -3) & (v <= 3))
+
+
+@given(broadcastable_shapes(3))
+def test_broadcastable_shapes_broadcast(shapes) -> None:
+    assert len(shapes) == 3
+    np.broadcast_shapes(*shapes)  # raises ValueError if they do not broadcast
+
+
+def test_broadcastable_shapes_include_0d_and_stretched_axes() -> None:
+    assert () in find(broadcastable_shapes(2), lambda s: () in s)
+    # a size-1 axis stretched against a longer one
+    s = find(
+        broadcastable_shapes(2, min_dims=1),
+        lambda s: len(s[0]) == len(s[1]) and any(a == 1 < b for a, b in zip(*s)),
+    )
+    assert np.broadcast_shapes(*s) == tuple(max(a, b) for a, b in zip(*s))
+
+
+def test_push_away_and_spread() -> None:
+    dom = Domain(-1.0, 1.0, avoid=(0.0, 0.5), margin=0.1)
+    x = push_away(np.array([0.0, -0.05, 0.45, 0.55, 0.9, 1.0]), dom)
+    assert np.all(np.abs(x) >= 0.1) and np.all(np.abs(x - 0.5) >= 0.1)
+    assert np.all((x >= -1) & (x <= 1))
+    assert x[4] == 0.9  # far from the kinks: untouched
+    y = spread(np.zeros(10), Domain(-1.0, 1.0, margin=0.1))
+    assert np.all(np.diff(np.sort(y)) >= 0.1) and np.all((y >= -1) & (y <= 1))
+    with pytest.raises(ValueError, match="cannot be"):
+        spread(np.zeros(30), Domain(-1.0, 1.0, margin=0.1))
+    with pytest.raises(ValueError):
+        Domain(1.0, -1.0)
+
+
+@given(st.data())
+def test_cases_follow_the_row(data) -> None:
+    spec = find_ops(["max"])[0]
+    case = data.draw(cases(spec))
+    (x,) = case.arrays
+    assert case.params["keepdims"] in (True, False)
+    assert np.all(np.diff(np.sort(x.ravel())) >= 1e-2)  # distinct=True: no ties
+
+
+def test_numpy_draw_is_reproducible() -> None:
+    spec = find_ops(["getitem_int_array"])[0]
+    a = [spec.draw_case(NumpyDraw(5)) for _ in range(3)]
+    b = [spec.draw_case(NumpyDraw(5)) for _ in range(3)]
+    for ca, cb in zip(a, b):
+        np.testing.assert_array_equal(ca.arrays[0], cb.arrays[0])
+
+
+def test_find_ops() -> None:
+    names = [op.name for op in find_ops(["matmul*", "exp"])]
+    assert "exp" in names and "matmul_2d" in names and "add" not in names
+    with pytest.raises(ValueError, match="no operation matches 'nope'"):
+        find_ops(["nope"])
+
+
+def test_importing_the_package_does_not_import_hypothesis() -> None:
+    code = "import sys, tinygrad_sgd; print('hypothesis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+BLOCK_HYPOTHESIS = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hypothesis" or name.startswith("hypothesis."):
+            raise ModuleNotFoundError("No module named 'hypothesis'", name="hypothesis")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_strategies_without_hypothesis_say_what_to_install() -> None:
+    code = BLOCK_HYPOTHESIS + textwrap.dedent(
+        """
+        import tinygrad_sgd.testing as t
+        try:
+            t.tensors
+        except ImportError as e:
+            print("ImportError:", e)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert "ImportError" in out.stdout and "tinygrad-sgd[testing]" in out.stdout
+
+
+# ---- the helper: right ops pass, planted errors fail ------------------------------------------
+
+
+def test_helper_passes_a_right_custom_op() -> None:
+    check_op(OpSpec("cube", Cube.apply, lambda x: x**3), max_examples=15)
+
+
+test_cube_via_op_test = op_test(OpSpec("cube", Cube.apply, lambda x: x**3), max_examples=10)
+
+
+@pytest.mark.parametrize("name", ["planted_cube_off", "planted_softmax_zero", "planted_wrong_axis"])
+def test_helper_catches_planted_errors(planted, name) -> None:
+    _, module = planted
+    spec = next(op for op in module.OPS if op.name == name)
+    with pytest.raises(OpCheckError, match="does not match the finite differences"):
+        check_op(spec, max_examples=20)
+
+
+def test_gradcheck_catches_the_planted_errors(planted) -> None:
+    _, m = planted
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.uniform(0.5, 2.0, (3, 3)), requires_grad=True)
+    w = Tensor(rng.uniform(-1, 1, 3), requires_grad=True)
+    for fn, inputs in [
+        (m.CubeOffByTenthPercent.apply, [x]),
+        (m.SoftmaxZeroBackward.apply, [x]),
+        (m.ScaleColumnsWrongAxis.apply, [x, w]),
+    ]:
+        with pytest.raises(tg.GradcheckError):
+            tg.gradcheck(fn, inputs, rtol=1e-5, atol=1e-8)  # 0.1 % needs rtol below 1e-3
+
+
+def _bad_case_report(spec: OpSpec, x: np.ndarray):
+    from tinygrad_sgd.testing import Case
+
+    return check_case(spec, Case((x,), {}), second_order=False)
+
+
+def test_checker_reports_a_wrong_forward() -> None:
+    spec = OpSpec("almost_exp", lambda x: x.exp() * 1.000001, np.exp)
+    r = _bad_case_report(spec, np.array([0.5, 1.0]))
+    assert not r.passed and any("forward: value" in p for p in r.problems)
+
+
+def test_checker_reports_a_wrong_dtype_or_shape() -> None:
+    r = _bad_case_report(
+        OpSpec("f32", lambda x: x.astype(np.float32), lambda x: x), np.array([0.5, 1.0])
+    )
+    assert any("dtype float32" in p for p in r.problems)
+    r = _bad_case_report(OpSpec("sum", lambda x: x.sum(), lambda x: x), np.array([0.5, 1.0]))
+    assert any("forward: shape ()" in p for p in r.problems)
+
+
+def test_checker_reports_a_forward_that_mutates_its_input() -> None:
+    class DoubleInPlace(Function):
+        @staticmethod
+        def forward(ctx, x):
+            x *= 2.0
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2.0
+
+    r = _bad_case_report(OpSpec("dbl", DoubleInPlace.apply, lambda x: 2 * x), np.array([1.0]))
+    assert "forward mutated input 0" in r.problems
+
+
+def test_checker_reports_a_backward_that_mutates_the_upstream_gradient() -> None:
+    class Ident(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            g.data *= 1.0 + 1e-9  # in place: the caller's gradient is damaged
+            return g.clone()
+
+    r = _bad_case_report(OpSpec("id", Ident.apply, lambda x: x), np.array([1.0, 2.0]))
+    assert "backward mutated the upstream gradient" in r.problems
+
+
+def test_checker_checks_second_derivatives() -> None:
+    class CubeConstBackward(Cube):
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * Tensor(3 * x.data**2)
+
+    from tinygrad_sgd.testing import Case
+
+    spec = OpSpec("cube_const", CubeConstBackward.apply, lambda x: x**3)
+    r = check_case(spec, Case((np.array([0.5, 1.5]),), {}))
+    assert r.first_passed and r.second_passed is False and not r.passed
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+
+def run_gradcheck(*args: str, pythonpath: Path | None = None, block_hypothesis: bool = False):
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
+    if block_hypothesis:
+        code = BLOCK_HYPOTHESIS + (
+            "import sys\nfrom tinygrad_sgd.cli import main\n"
+            f"sys.exit(main(['gradcheck', *{list(args)!r}]))\n"
+        )
+        cmd = [sys.executable, "-c", code]
+    else:
+        cmd = [sys.executable, "-m", "tinygrad_sgd", "gradcheck", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+
+
+def _row(stdout: str, name: str) -> list[str]:
+    for line in stdout.splitlines():
+        if line.split() and line.split()[0] == name:
+            return line.split()
+    raise AssertionError(f"no row for {name} in:\n{stdout}")
+
+
+def test_command_catches_each_planted_operation(planted) -> None:
+    folder, _ = planted
+    out = run_gradcheck(
+        "--module",
+        "planted_ops",
+        "--ops",
+        "planted_*,add",
+        "--examples",
+        "5",
+        pythonpath=folder,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    for name in ["planted_cube_off", "planted_softmax_zero", "planted_wrong_axis"]:
+        row = _row(out.stdout, name)
+        assert row[1] == "5" and row[4] == "FAIL", row
+    assert _row(out.stdout, "add")[4:] == ["ok", "ok"]
+    assert "FAILED: planted_cube_off, planted_softmax_zero, planted_wrong_axis" in out.stdout
+
+
+def test_command_passes_every_builtin_op_within_a_minute_without_hypothesis() -> None:
+    out = run_gradcheck(block_hypothesis=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for op in OP_TABLE:
+        row = _row(out.stdout, op.name)
+        assert row[1] == "25" and row[4:] == ["ok", "ok"], row
+        assert float(row[2]) < 1e-6 and float(row[3]) < 1e-5
+    seconds = float(out.stdout.split(" cases in ")[1].split(" s")[0])
+    assert seconds < 60
+    assert "all passed" in out.stdout
+
+
+def test_command_options() -> None:
+    out = run_gradcheck("--ops", "exp,relu", "--examples", "3", "--seed", "4", "--first-order-only")
+    assert out.returncode == 0, out.stderr
+    assert _row(out.stdout, "exp")[1] == "3" and _row(out.stdout, "exp")[5] == "n/a"
+    assert "add" not in [line.split()[0] for line in out.stdout.splitlines() if line.split()]
+    listed = run_gradcheck("--list")
+    assert listed.stdout.split() == [op.name for op in OP_TABLE]
+    bad = run_gradcheck("--ops", "nope")
+    assert bad.returncode == 2 and "no operation matches 'nope'" in bad.stderr
+    bad = run_gradcheck("--module", "no_such_module_xyz")
+    assert bad.returncode == 2 and "cannot import" in bad.stderr
+
+
+def test_command_is_reproducible_by_seed() -> None:
+    a = run_gradcheck("--ops", "softmax", "--examples", "4", "--seed", "3")
+    b = run_gradcheck("--ops", "softmax", "--examples", "4", "--seed", "3")
+    assert _row(a.stdout, "softmax") == _row(b.stdout, "softmax")
