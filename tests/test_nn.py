@@ -50,6 +50,11 @@ def test_plain_tensor_attributes_and_reassignment() -> None:
     m.register_buffer("running", Tensor([0.0]))
     assert [n for n, _ in m.named_parameters()] == ["w"]
     assert list(m.state_dict()) == ["w", "running"]
+    m.running = Tensor([1.0], requires_grad=True)  # a buffer stays a buffer
+    assert [n for n, _ in m.named_buffers()] == ["running"]
+    assert [n for n, _ in m.named_parameters()] == ["w"]
+    with pytest.raises(TypeError, match="cannot assign str to buffer 'running'"):
+        m.running = "x"
     m.w = None
     assert list(m.parameters()) == []
     with pytest.raises(TypeError, match="cannot assign ndarray to parameter 'w'"):
@@ -88,9 +93,21 @@ def test_zero_grad_train_eval() -> None:
     net = nn.Sequential(nn.Linear(3, 2, seed=0), nn.Sigmoid())
     net(Tensor(np.ones((4, 3)))).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+    old = net[0].weight.grad
+    old_values = old.numpy().copy()
+    net.zero_grad(set_to_none=False)
+    assert (net[0].weight.grad.numpy() == 0).all() and net[0].weight.grad is not old
+    np.testing.assert_array_equal(old.numpy(), old_values)  # the old gradient is not mutated
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     assert net.training and net[0].training
+    with pytest.raises(TypeError, match="mode must be a bool"):
+        net.train("no")  # type: ignore[arg-type]
+    visited: list[str] = []
+    assert net.apply(lambda m: visited.append(type(m).__name__)) is net
+    assert visited == ["Linear", "Sigmoid", "Sequential"]
+    net.requires_grad_(False)
+    assert not any(p.requires_grad for p in net.parameters())
     assert net.eval() is net
     assert not net.training and not net[0].training and not net[1].training
     net.train()

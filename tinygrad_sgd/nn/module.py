@@ -126,7 +126,8 @@ class Module:
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, Module) or _is_parameter(value):
+        is_buffer = name in self.__dict__.get("_buffers", ()) and not isinstance(value, Parameter)
+        if isinstance(value, Module) or (_is_parameter(value) and not is_buffer):
             params, buffers, modules = self._registries()
             for reg in (params, buffers, modules):
                 reg.pop(name, None)
