@@ -1,12 +1,16 @@
 """Costs and activations as functions of Tensors (also available as ``nn.F``).
 
 Notation of the book: a batch holds n examples x, one per row; a = a^L(x) is the network's output
-for x and y = y(x) the desired output.  Every cost here is built from Tensor operations, so its
-gradient comes from the engine; the formulas below are what the docstrings promise and what the
-tests check against hand-derived derivatives and finite differences.
+for x and y = y(x) the desired output.  The formulas in the docstrings are what the tests check
+against hand-derived derivatives and finite differences.
 
-Numerical care (see the ``NOTE:`` comments): costs that take logits go through the stable
-``log_softmax`` / ``softplus`` primitives, and costs that take probabilities never evaluate
+Most costs are compositions of Tensor operations.  Three are fused ops (a ``Function`` each, with
+the derivative beside the forward, written in Tensor operations so ``create_graph`` still works):
+:class:`QuadraticCost` and :class:`SoftmaxCrossEntropy` because they run once per mini-batch and
+one node is cheaper than four, and :class:`SigmoidBinaryCrossEntropy` for stability.
+
+Numerical care (see the ``NOTE:`` comments): costs that take logits shift by the maximum or use
+softplus, so they stay finite for any finite input; costs that take probabilities never evaluate
 0 · ln 0 (it is taken as 0, its limit).  Nothing is clipped.
 """
 
