@@ -10,10 +10,12 @@ Two layers, so that importing this module costs nothing:
   :func:`shapes`, :func:`broadcastable_shapes`, :func:`cases`, and :func:`check_op`, the
   property test of one operation (:func:`op_test` makes it a pytest test function).
 
->>> import tinygrad_sgd as tg
->>> from tinygrad_sgd.testing import OpSpec, Domain
+>>> import numpy as np
+>>> from tinygrad_sgd.testing import Domain, NumpyDraw, OpSpec, check_case
 >>> spec = OpSpec("log1p", lambda x: (1 + x).log(), np.log1p, domain=Domain(0.0, 3.0))
->>> check_op(spec)            # doctest: +SKIP  (a Hypothesis property test)
+>>> check_case(spec, spec.draw_case(NumpyDraw(0))).passed  # one NumPy-generated input
+True
+>>> check_op(spec)  # the Hypothesis property test  # doctest: +SKIP
 """
 
 from __future__ import annotations

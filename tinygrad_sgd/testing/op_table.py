@@ -321,8 +321,18 @@ def _clip_domain(p: dict[str, Any]) -> Domain:
     return Domain(avoid=tuple(v for v in (p["lo"], p["hi"]) if v is not None), margin=0.05)
 
 
-def _rmul_array_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+def _array_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """A constant ndarray operand whose shape broadcasts with the tensor's."""
     return {"c": draw.array(_compatible(draw, shapes[0]), Domain(-2.0, 2.0))}
+
+
+def _positive_array_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    return {"c": draw.array(_compatible(draw, shapes[0]), Domain(0.2, 3.0))}
+
+
+def _matrix_for(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """A constant (m, k) ndarray to multiply the tensor (k,) or (k, n) from the left."""
+    return {"c": draw.array((draw.integers(1, 3), shapes[0][0]), Domain(-2.0, 2.0))}
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +356,31 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec(
         "rdiv", lambda x, c: c / x, lambda x, c: c / x, domain=_NONZERO, params=_scalar([2.5, -1.0])
     ),
-    OpSpec("rmul_ndarray", lambda x, c: c * x, lambda x, c: c * x, params=_rmul_array_params),
+    # ndarray (op) Tensor: NumPy must defer to the Tensor's reflected operator
+    OpSpec("radd_ndarray", lambda x, c: c + x, lambda x, c: c + x, params=_array_params),
+    OpSpec("rsub_ndarray", lambda x, c: c - x, lambda x, c: c - x, params=_array_params),
+    OpSpec("rmul_ndarray", lambda x, c: c * x, lambda x, c: c * x, params=_array_params),
+    OpSpec(
+        "rdiv_ndarray",
+        lambda x, c: c / x,
+        lambda x, c: c / x,
+        domain=_NONZERO,
+        params=_array_params,
+    ),
+    OpSpec(
+        "rpow_ndarray",
+        lambda x, c: c**x,
+        lambda x, c: c**x,
+        domain=Domain(-2.0, 2.0),
+        params=_positive_array_params,
+    ),
+    OpSpec(
+        "rmatmul_ndarray",
+        lambda x, c: c @ x,
+        lambda x, c: c @ x,
+        shapes=_nd(1, 2),
+        params=_matrix_for,
+    ),
     OpSpec("neg", lambda x: -x, np.negative),
     OpSpec(
         "pow_int",
