@@ -396,3 +396,11 @@ def test_graph_object_displays_and_renders(tmp_path):
     bundle = g._repr_mimebundle_()
     assert bundle["text/plain"] == g.text and "<svg" in bundle["image/svg+xml"]
     assert g.render(tmp_path / "g.svg").read_text().count('class="node"') == 11
+
+
+def test_a_leaf_is_a_graph_of_one_node():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    nodes, edges = _parse(viz.to_dot(w, params={"w": w}))
+    assert nodes == {"n0": "w (param)\\n(2,) float64"} and edges == []
+    assert viz.to_text(Tensor(3.0)) == "n0 const () float64 = 3\n"
+    assert viz.retain_grads(w) == 0
