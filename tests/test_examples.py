@@ -1,0 +1,92 @@
+"""Every example runs in its quick mode, as a user would run it (a subprocess), offline."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# examples with a test of their own below; every other example gets the generic quick-mode run
+CHECKED = {
+    "nielsen_chapter1.py",
+    "gradient_descent_valley.py",
+    "custom_function.py",
+    "learning_slowdown.py",
+}
+OTHERS = [p for p in EXAMPLES if p.name not in CHECKED]
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def run_example(path: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cwd / "cache"), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_the_required_examples_exist():
+    names = {p.name for p in EXAMPLES}
+    assert CHECKED <= names
+    assert OTHERS, "the generic test below should run the remaining examples"
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=[p.name for p in OTHERS])
+def test_example_runs_in_quick_mode(path, tmp_path):
+    proc = run_example(path, "--quick", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip(), "an example should say what it did"
+
+
+def test_nielsen_chapter1_quick_trains_through_idx_files_offline(tmp_path):
+    proc = run_example(ROOT / "examples" / "nielsen_chapter1.py", "--quick", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1200 training, 237 validation, 360 test images of 784 pixels" in proc.stdout
+    lines = re.findall(r"^Epoch (\d): (\d+) / 360", proc.stdout, re.M)
+    assert [k for k, _ in lines] == ["0", "1", "2"]
+    assert int(lines[-1][1]) > 250  # learning, not guessing (36 / 360 by chance)
+    assert not (tmp_path / "cache").exists()  # nothing downloaded or cached
+
+
+def test_gradient_descent_valley_descends_and_draws(tmp_path):
+    out = tmp_path / "v.png"
+    proc = run_example(
+        ROOT / "examples" / "gradient_descent_valley.py",
+        "--quick",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    costs = re.findall(r"C\s+([\d.]+) -> ([\d.]+) after 20 steps", proc.stdout)
+    assert len(costs) == 3
+    assert all(float(end) < float(start) / 5 for start, end in costs)
+    if HAS_MATPLOTLIB:
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert "pip install 'tinygrad-sgd[plot]'" in proc.stdout
+
+
+def test_custom_function_catches_the_wrong_backward(tmp_path):
+    proc = run_example(ROOT / "examples" / "custom_function.py", "--quick", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "gradcheck:     True" in proc.stdout and "gradgradcheck: True" in proc.stdout
+    assert "the wrong backward is caught" in proc.stdout and "rel error = 5.000e-01" in proc.stdout
+
+
+def test_learning_slowdown_shows_the_saturation(tmp_path):
+    proc = run_example(ROOT / "examples" / "learning_slowdown.py", "--quick", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    m = re.search(r"quadratic a = ([\d.]+), cross-entropy a = ([\d.]+)", proc.stdout)
+    assert m and float(m.group(1)) > 0.95 and float(m.group(2)) < 0.5
