@@ -267,6 +267,11 @@ def test_checkpoint_contents_and_load_checkpoint(tmp_path):
     tg.save({"model": model.state_dict()}, tmp_path / "other.npz")
     with pytest.raises(ValueError, match="not a tinygrad_sgd training checkpoint"):
         load_checkpoint(tmp_path / "other.npz")
+    raw = tg.load(path)
+    del raw["shuffle_rng"]
+    tg.save(raw, tmp_path / "cut.npz")
+    with pytest.raises(ValueError, match="damaged training checkpoint.*shuffle_rng"):
+        load_checkpoint(tmp_path / "cut.npz")
 
 
 def test_resume_refuses_a_changed_run(tmp_path):

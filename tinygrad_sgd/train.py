@@ -473,13 +473,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[s
     ck = _load(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a tinygrad_sgd training checkpoint")
-    config = TrainConfig.from_dict(ck["config"])
-    n_in = int(ck["model"]["0.weight"].shape[1])
-    n_out = int(ck["model"][f"{2 * len(config.hidden)}.weight"].shape[0])
-    model = build_network([n_in, *config.hidden, n_out], config.init, 0, config.dtype)
-    model.load_state_dict(ck["model"])
-    ck["config"] = config
-    ck["history"] = History.from_dict(ck["history"])
+    try:
+        config = TrainConfig.from_dict(ck["config"])
+        n_in = int(ck["model"]["0.weight"].shape[1])
+        n_out = int(ck["model"][f"{2 * len(config.hidden)}.weight"].shape[0])
+        model = build_network([n_in, *config.hidden, n_out], config.init, 0, config.dtype)
+        model.load_state_dict(ck["model"])
+        ck["config"] = config
+        ck["history"] = History.from_dict(ck["history"])
+        for key in ("epoch", "optimizer", "shuffle_rng"):
+            ck[key]  # noqa: B018  (present, or KeyError below)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: damaged training checkpoint (missing or wrong {e})") from None
     return model, ck
 
 
@@ -499,14 +504,13 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
     Written atomically (a temporary file beside ``path``, then renamed).
     """
     _check_plot_available()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # NOTE: a bare Figure (no pyplot) draws with Agg and leaves the user's backend alone.
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     target = Path(path)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(history.epoch, [100 * a for a in history.accuracy], marker="o", ms=3)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("accuracy (%)")
@@ -533,8 +537,6 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    finally:
-        plt.close(fig)
     return target
 
 
