@@ -90,3 +90,27 @@ def test_learning_slowdown_shows_the_saturation(tmp_path):
     assert proc.returncode == 0, proc.stderr
     m = re.search(r"quadratic a = ([\d.]+), cross-entropy a = ([\d.]+)", proc.stdout)
     assert m and float(m.group(1)) > 0.95 and float(m.group(2)) < 0.5
+
+
+def test_nielsen_chapter1_full_mode_reads_a_data_dir(tmp_path):
+    """The non-quick path (the book's split: the last 10,000 training images for validation) on
+    MNIST-shaped files placed in --data-dir, so nothing is downloaded."""
+    import numpy as np
+
+    from tinygrad_sgd.data import write_idx
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "mnist"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (10_040, 28, 28), np.uint8))
+    write_idx(d / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 10_040, np.uint8))
+    write_idx(d / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28), np.uint8))
+    write_idx(d / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 30, np.uint8))
+    proc = run_example(
+        ROOT / "examples" / "nielsen_chapter1.py", "--data-dir", str(d), "--epochs", "1",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "40 training, 10000 validation, 30 test images of 784 pixels" in proc.stdout
+    assert re.search(r"^Epoch 0: \d+ / 30 ", proc.stdout, re.M)
+    assert "Downloading" not in proc.stderr
