@@ -3,8 +3,9 @@
 For each row of :data:`~tinygrad_sgd.testing.op_table.OP_TABLE` (or those chosen with ``--ops``)
 the command draws ``--examples`` inputs from NumPy's generator (``--seed``; Hypothesis is not
 needed), runs :func:`~tinygrad_sgd.testing.checker.check_case` on each and prints one line per
-operation: the number of cases, the worst absolute and relative gradient error (first order),
-and the first- and second-order verdicts.  The exit status is 1 if anything failed, else 0.
+operation: the number of cases, the worst absolute error |a − n| and relative error
+|a − n| / max(|n|, atol) of the first-order gradients (a analytic, n finite differences), and
+the first- and second-order verdicts.  The exit status is 1 if anything failed, else 0.
 
 Your own operations: ``--module NAME`` imports the module ``NAME`` (it must be importable, e.g.
 on ``PYTHONPATH``) and checks the :class:`~tinygrad_sgd.testing.op_table.OpSpec` rows in its
