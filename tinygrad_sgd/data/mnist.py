@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
+import math
 import os
 import pickle
 import sys
@@ -162,7 +164,9 @@ def _parse_idx(p: Path) -> tuple[int, np.ndarray]:
         raise DatasetError(f"{p}: header announces {ndim} dimensions but the file ends first")
     dims = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[buf[2]])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    # NOTE: exact Python ints: an int64 product of forged dimensions can wrap round to the size
+    # of the payload (2^31 x 2^31 x 4 = 2^64 -> 0).
+    expected = math.prod(dims) * dtype.itemsize
     actual = len(buf) - header
     if actual != expected:
         what = "truncated" if actual < expected else "has trailing bytes"
@@ -434,10 +438,19 @@ def download(
     atomic), so a partial or wrong file is never left behind. A mirror that fails (refused
     connection, HTTP error, ``timeout`` seconds without data, wrong sum) is reported and the next
     is tried. Raises :class:`DownloadError` listing every mirror's failure if none succeeds.
+    A temporary file left by a killed download (untouched for over twice ``timeout``: no live
+    download stays silent that long) is deleted first.
     """
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / remote.name
+    stale_before = time.time() - 2 * timeout
+    for stale in dest.glob(f".{remote.name}.*.part"):
+        try:
+            if stale.stat().st_mtime < stale_before:
+                stale.unlink()
+        except OSError:  # gone already (another process cleaned it)
+            pass
     show = _progress_enabled(progress)
     failures: list[str] = []
     for mirror in mirrors:
@@ -454,7 +467,9 @@ def download(
                 os.fsync(out.fileno())
             os.replace(tmp, target)
             return target
-        except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts are OSErrors
+        # URLError, HTTPError and timeouts are OSErrors; a garbled reply (not HTTP, a broken
+        # chunked body) raises http.client.HTTPException: a bad mirror too, not a crash.
+        except (OSError, ValueError, http.client.HTTPException) as e:
             if isinstance(e, urllib.error.HTTPError):
                 reason: object = f"HTTP {e.code} {e.reason}"
             else:
