@@ -338,10 +338,13 @@ def _upstream(outs: Sequence[Tensor], rng: np.random.Generator) -> list[np.ndarr
 def _forward_values(
     fn: Callable[..., Any], args: Sequence[Any], outs: Sequence[Tensor], who: str, tol: float
 ) -> list[str]:
-    """Calling fn again on the same values must give the same outputs (else differences lie)."""
+    """Calling fn again on the same values must give the same outputs (else differences lie).
+
+    The second call runs in the same grad mode as the first, so that an op with a separate
+    inference path (e.g. a fused kernel under ``no_grad``) is compared with itself.
+    """
     problems = []
-    with no_grad():
-        again = _call(fn, args, who)
+    again = _call(fn, args, who)
     if len(again) != len(outs):
         return [f"fn returned {len(outs)} outputs, then {len(again)} on the same inputs"]
     for k, (o, p) in enumerate(zip(outs, again)):
