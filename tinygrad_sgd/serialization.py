@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -163,7 +162,11 @@ def load(path: str | os.PathLike[str]) -> Any:
     try:
         with np.load(source, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as e:
+    # NOTE: damage surfaces as many exception types inside zipfile and NumPy: BadZipFile,
+    # EOFError, ValueError, but also NotImplementedError (a garbled compression method or
+    # version), RuntimeError (a flipped 'encrypted' flag) and tokenize errors in a garbled
+    # .npy header. Any of them means the file cannot be read as a checkpoint.
+    except Exception as e:
         raise ValueError(
             f"load: {source!r} is not a readable .npz checkpoint (damaged, truncated or "
             f"containing pickled objects): {e}"

@@ -483,8 +483,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[s
         ck["history"] = History.from_dict(ck["history"])
         for key in ("epoch", "optimizer", "shuffle_rng"):
             ck[key]  # noqa: B018  (present, or KeyError below)
+        # Everything resuming needs must load here, so a bad file is reported with its name.
+        ck["epoch"] = int(ck["epoch"])
+        np.random.PCG64().state = ck["shuffle_rng"]
+        optim.SGD(model.parameters(), lr=config.lr).load_state_dict(ck["optimizer"])
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path}: damaged training checkpoint (missing or wrong {e})") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: damaged or mismatched training checkpoint: {e}") from None
     return model, ck
 
 
