@@ -43,7 +43,7 @@ __all__ = [
     "GradcheckError",
     "GradcheckResult",
     "GradcheckWarning",
-    "Mismatch",
+    "Comparison",
     "check_gradients",
     "check_second_derivatives",
     "gradcheck",
@@ -69,7 +69,7 @@ class GradcheckWarning(UserWarning):
 
 
 @dataclass
-class Mismatch:
+class Comparison:
     """One comparison: d⟨u, output⟩/d(input) analytic versus numeric."""
 
     input_name: str
@@ -86,7 +86,6 @@ class Mismatch:
     max_rel_err: float = 0.0
     worst_index: tuple[int, ...] = ()
     n_bad: int = 0
-    note: str = ""
 
     def __post_init__(self) -> None:
         a = np.asarray(self.analytic, dtype=np.float64)
@@ -115,8 +114,6 @@ class Mismatch:
         n = np.asarray(self.numeric, dtype=np.float64)
         idx = self.worst_index
         lines = [f"  {self.input_name} (shape {self.input_shape}), {self.output_name}:"]
-        if self.note:
-            lines.append(f"    {self.note}")
         if self.fast_mode:
             lines.append("    fast mode: compared the projection <u, J v> for random u and v;")
             lines.append("    run with fast_mode=False to locate the worst element")
@@ -132,8 +129,7 @@ class Mismatch:
             f"      numeric   = {nv:.12g}",
             f"      abs error = {abs_err:.3e}   rel error = {rel_err:.3e}",
             f"    tolerance: |analytic - numeric| <= atol + rtol*|numeric| with "
-            f"atol={self.atol:g}, "
-            f"rtol={self.rtol:g} (eps={self.eps:g})",
+            f"atol={self.atol:g}, rtol={self.rtol:g} (eps={self.eps:g})",
         ]
         if not self.fast_mode and a.size > 1:
             lines.append(f"    {self.n_bad} of {a.size} elements are outside the tolerance")
@@ -145,7 +141,7 @@ class GradcheckResult:
     """Everything one check compared; ``passed`` is the verdict."""
 
     order: int
-    comparisons: list[Mismatch] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -398,7 +394,7 @@ def check_gradients(
                 continue
             for m, i in enumerate(diff):
                 result.comparisons.append(
-                    Mismatch(
+                    Comparison(
                         in_names[i],
                         f"{out_names[k]} (shape {outs[k].shape})",
                         args[i].shape,
@@ -430,7 +426,7 @@ def check_gradients(
             numeric = np.asarray(float(np.sum(u * d)) / (2 * eps))
             analytic = np.asarray(float(np.sum(ana[k][m] * v)))
             result.comparisons.append(
-                Mismatch(
+                Comparison(
                     in_names[i],
                     f"{out_names[k]} (shape {outs[k].shape})",
                     args[i].shape,

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..gradcheck import GradcheckResult, Mismatch, _numeric, check_second_derivatives
+from ..gradcheck import Comparison, GradcheckResult, _numeric, check_second_derivatives
 from ..tensor import Tensor
 from .op_table import Case, OpSpec
 
@@ -179,7 +179,7 @@ def check_case(
     num = _numeric(fn, args, list(range(len(args))), [u_kept], eps, spec.name)[0]
     for i, (a_i, n_i) in enumerate(zip(analytic, num)):
         report.first.comparisons.append(
-            Mismatch(
+            Comparison(
                 f"input {i}",
                 f"output (shape {out.shape})",
                 originals[i].shape,
