@@ -32,6 +32,7 @@ from .elementwise import (
     Where,
     stable_sigmoid,
 )
+from .fused import Linear, linear
 from .linalg import MatMul, matmul
 from .reduce import (
     LogSoftmax,
@@ -67,6 +68,7 @@ __all__ = [
     "Exp",
     "GetItem",
     "LeakyRelu",
+    "Linear",
     "Log",
     "LogSoftmax",
     "LogSumExp",
@@ -94,6 +96,7 @@ __all__ = [
     "Where",
     "count",
     "keepdims_shape",
+    "linear",
     "matmul",
     "normalize_axis",
     "normalize_index",
