@@ -350,12 +350,21 @@ class Tensor:
         """Turn the other side of a binary operator into a Tensor.
 
         Python numbers take this tensor's dtype where NumPy's rules allow it (``x32 * 3.0`` stays
-        float32), as NumPy treats Python scalars as "weak".
+        float32), as NumPy treats Python scalars as "weak".  A floating ndarray is wrapped
+        without a copy; anything else goes through the ``Tensor`` constructor's dtype policy.
         """
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float, bool)) and not isinstance(other, np.generic):
-            return Tensor._wrap(np.asarray(other, dtype=np.result_type(self.dtype, other)))
+            dtype = self.data.dtype
+            if dtype.kind != "f":  # a floating tensor keeps its dtype (and result_type costs 1 µs)
+                dtype = np.result_type(dtype, other)
+            return Tensor._wrap(np.asarray(other, dtype=dtype))
+        if type(other) is np.ndarray and other.dtype.kind == "f":
+            # A floating array is used as it is, as NumPy itself would: copying a mini-batch
+            # (1000×784 float32: 3 MB) cost a third of a training step.  Like any array an op
+            # saves for backward, it must not be changed in place before backward runs.
+            return Tensor._wrap(other)
         return Tensor(other)
 
     def _binary(self, fn: type[autograd.Function], a: Any, b: Any, sym: str) -> Tensor:
@@ -507,6 +516,11 @@ class Tensor:
         ax = ops.normalize_axis(axis, self.ndim)
         d = self - self.mean(ax, keepdims=True)
         return (d * d).sum(ax, keepdims) * (1.0 / (ops.count(self.shape, ax) - ddof))
+
+    def _sum_axes(self, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+        """Sum over axes that are already a sorted tuple of non-negative ints (for the engine's
+        un-broadcasting, which runs for every broadcast input and needs no argument checks)."""
+        return ops.Sum.apply(self, axes, keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
