@@ -26,7 +26,6 @@ that is off by 0.1 % (relative error 1e-3, a hundred times RTOL).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ from ..gradcheck import Comparison, GradcheckResult, _numeric, check_second_deri
 from ..tensor import Tensor
 from .op_table import Case, OpSpec
 
-__all__ = ["ATOL", "EPS", "RTOL", "CaseReport", "OpCheckError", "check_case"]
+__all__ = ["ATOL", "EPS", "RTOL", "CaseReport", "OpCheckError", "assert_case", "check_case"]
 
 EPS = 1e-6
 ATOL = 1e-7
@@ -210,10 +209,3 @@ def assert_case(spec: OpSpec, case: Case, **kwargs: Any) -> CaseReport:
     if not report.passed:
         raise OpCheckError(report.message())
     return report
-
-
-def run_cases(
-    spec: OpSpec, cases: Sequence[Case], seed: int = 0, **kwargs: Any
-) -> list[CaseReport]:
-    """:func:`check_case` on each case (upstream seeds ``seed``, ``seed + 1``, ...)."""
-    return [check_case(spec, c, seed=seed + k, **kwargs) for k, c in enumerate(cases)]

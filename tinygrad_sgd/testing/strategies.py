@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ..tensor import Tensor
-from .checker import EPS, OpCheckError, check_case
+from .checker import EPS, assert_case
 from .draw import Domain, Draw, Shape, push_away, spread
 from .op_table import Case, OpSpec
 
@@ -185,11 +185,7 @@ def check_op(
 
     @given(case=cases(spec), seed=st.integers(0, 2**32 - 1))
     def property_of_op(case: Case, seed: int) -> None:
-        report = check_case(
-            spec, case, seed=seed, eps=eps, atol=atol, rtol=rtol, second_order=second_order
-        )
-        if not report.passed:
-            raise OpCheckError(report.message())
+        assert_case(spec, case, seed=seed, eps=eps, atol=atol, rtol=rtol, second_order=second_order)
 
     property_of_op.__name__ = f"check_op[{spec.name}]"
     test = (
