@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .checker import ATOL, EPS, RTOL, CaseReport, OpCheckError, check_case
+from .checker import ATOL, EPS, RTOL, CaseReport, OpCheckError, assert_case, check_case
 from .draw import Domain, Draw, NumpyDraw
 from .op_table import OP_TABLE, Case, OpSpec, find_ops
 
@@ -54,6 +54,7 @@ __all__ = [
     "OpCheckError",
     "OpSpec",
     "arrays",
+    "assert_case",
     "broadcastable_shapes",
     "cases",
     "check_case",
