@@ -174,7 +174,9 @@ class Context:
         """The saved values, as Tensors (see the class docstring); ``None`` stays ``None``."""
         if self._freed:
             raise RuntimeError(_freed_message(self))
-        return tuple(self._unpack(v) for v in self._saved)
+        # Saved inputs are already their Tensors (see _link): only the rest needs unpacking.
+        T = _Tensor
+        return tuple([v if isinstance(v, T) else self._unpack(v) for v in self._saved])
 
     def _unpack(self, v: Any) -> Any:
         if v is _OUTPUT:
@@ -522,11 +524,12 @@ def _run_node(
         )
     TensorCls = _Tensor
     needs = ctx.needs_input_grad
-    passed: list[Tensor | None] = []
+    passed: list[Tensor | None] = []  # for the tracers
     for i, inp in enumerate(inputs):
         gi = out[i]
         if gi is None or not needs[i]:
-            passed.append(None)
+            if tracers:
+                passed.append(None)
             continue
         assert inp is not None  # needs_input_grad is True only for Tensor inputs
         if not isinstance(gi, TensorCls):
@@ -545,7 +548,8 @@ def _run_node(
         key = id(inp)
         prev = grads.get(key)
         grads[key] = gi if prev is None else prev + gi
-        passed.append(gi)
+        if tracers:
+            passed.append(gi)
     for tr in tracers:
         tr._record(ctx, g, passed)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..tensor import Tensor
+from .linalg import MatMul
 
 
 class Linear(Function):
@@ -45,13 +46,16 @@ class Linear(Function):
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = g @ w if need_x else None
+        # NOTE: MatMul.apply rather than `@`: the shapes are known to align, so the operator's
+        # checks are skipped (this runs once per layer per training step).
+        gx = MatMul.apply(g, w) if need_x else None
         gw = gb = None
         if need_w or need_b:
             # Every leading axis is a batch axis: view G as rows (one per example).
             rows = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
             if need_w:
-                gw = rows.T @ (x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
+                xrows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+                gw = MatMul.apply(rows.T, xrows)
             if need_b:
                 gb = rows._sum_axes((0,), False)
         return gx, gw, gb
@@ -68,14 +72,15 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and not isinstance(bias, Tensor):
         raise TypeError(f"linear: bias must be a Tensor or None, got {type(bias).__name__}")
     xt = weight._operand(x)
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {weight.shape}")
-    n_out, n_in = weight.shape
-    if xt.ndim == 0 or xt.shape[-1] != n_in:
+    w_shape, x_shape = weight.data.shape, xt.data.shape
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {w_shape}")
+    n_out, n_in = w_shape
+    if not x_shape or x_shape[-1] != n_in:
         raise ValueError(
-            f"linear: input of shape {xt.shape} does not match weight of shape {weight.shape}: "
+            f"linear: input of shape {x_shape} does not match weight of shape {w_shape}: "
             f"the input's last axis must have length {n_in}"
         )
-    if bias is not None and bias.shape != (n_out,):
-        raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.shape}")
+    if bias is not None and bias.data.shape != (n_out,):
+        raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.data.shape}")
     return Linear.apply(xt, weight, bias)

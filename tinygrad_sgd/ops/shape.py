@@ -41,7 +41,7 @@ class Transpose(Function):
         if axes is not None and sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d shape")
         ctx.axes = axes
-        return np.transpose(x, axes)
+        return x.transpose(axes)  # the method: np.transpose adds a 1 µs Python wrapper
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:

@@ -1,0 +1,69 @@
+"""The benchmark scripts still run (``--quick``: a few steps, NumPy rows only, no PyTorch).
+
+Not a speed test: it checks that the scripts work against the current API and that the rows
+of ``mlp_epoch.py`` really compute the same training (the script's own same-weights check makes
+it exit non-zero otherwise).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_mlp_epoch_rows_end_at_the_same_weights():
+    out = run(
+        "mlp_epoch.py",
+        "--rows",
+        "numpy_floor,tinygrad_sgd,tinygrad_sgd_raw",
+        "--m",
+        "10,1000",
+        "--samples",
+        "1000",
+    )
+    lines = [ln for ln in out.splitlines() if ln.startswith("| ")]
+    for row in ("numpy_floor", "tinygrad_sgd ", "tinygrad_sgd_raw"):
+        hits = [ln for ln in lines if ln.startswith(f"| {row}")]
+        assert len(hits) == 4, out  # two batch sizes, two dtypes
+        assert all(ln.rstrip(" |").endswith("ok") for ln in hits), out
+    assert "DIFFERENT" not in out
+
+
+def test_mlp_epoch_detects_rows_that_train_differently(monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import mlp_epoch
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def wrong(params, X, Y, m):  # the floor with η off by 1 %: must be reported, exit code 1
+        monkeypatch.setattr(mlp_epoch, "ETA", 3.0 * 1.01)  # built after the real floor
+        return mlp_epoch.numpy_floor(params, X, Y, m)
+
+    monkeypatch.setitem(mlp_epoch.ROWS, "wrong", (None, wrong))
+    code = mlp_epoch.main(["--quick", "--rows", "numpy_floor,wrong", "--m", "100"])
+    assert code == 1
+
+
+@pytest.mark.parametrize("script", ["op_overhead.py", "scale.py"])
+def test_other_scripts_run(script):
+    args = ("--no-torch",) if script == "op_overhead.py" else ()
+    out = run(script, *args)
+    assert "| " in out and "load average" in out
