@@ -301,3 +301,26 @@ def test_unbroadcasting_sums_exactly_the_broadcast_axes(shape_in, shape_out):
     expected = expected.sum(axis=axes, keepdims=True).reshape(shape_in)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
     assert gradcheck(lambda x: (x * Tensor(g)).sum(), [x])
+
+
+# ---------------------------------------------------------------------------- sigmoid's slope op
+
+
+def test_sigmoid_slope_matches_finite_differences():
+    a = Tensor(np.random.default_rng(7).uniform(0.05, 0.95, (4, 3)), requires_grad=True)
+    r = Tensor(np.random.default_rng(8).standard_normal((4, 3)))
+    f = lambda a: (ops.SigmoidSlope.apply(a) * r).sum()  # noqa: E731
+    assert gradcheck(f, [a], eps=1e-6, atol=1e-8, rtol=1e-6)
+    assert gradgradcheck(f, [a], eps=1e-6, atol=1e-7, rtol=1e-5)
+    np.testing.assert_allclose(ops.SigmoidSlope.apply(a).numpy(), a.data * (1 - a.data))
+
+
+def test_sigmoid_first_and_second_derivatives_by_hand():
+    z = np.array([-3.0, -0.5, 0.0, 0.7, 4.0])
+    x = Tensor(z, requires_grad=True)
+    s = 1 / (1 + np.exp(-z))
+    (g,) = tg.grad(x.sigmoid().sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.numpy(), s * (1 - s), rtol=1e-14)
+    (gg,) = tg.grad(g.sum(), x)
+    np.testing.assert_allclose(gg.numpy(), s * (1 - s) * (1 - 2 * s), rtol=1e-12, atol=1e-16)
+    assert gradgradcheck(lambda x: x.sigmoid(), [Tensor(z, requires_grad=True)])

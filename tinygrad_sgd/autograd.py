@@ -349,14 +349,16 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         if id(t) in seen:
             continue
         seen.add(id(t))
-        stack.append((t, True))
         ctx = t._ctx
-        if ctx is not None:
-            if ctx._freed:
-                raise RuntimeError(_freed_message(ctx))
-            for inp in reversed(ctx.inputs):
-                if inp is not None and inp.requires_grad and id(inp) not in seen:
-                    stack.append((inp, False))
+        if ctx is None:  # a leaf has no inputs: it is finished as soon as it is reached
+            post.append(t)
+            continue
+        stack.append((t, True))
+        if ctx._freed:
+            raise RuntimeError(_freed_message(ctx))
+        for inp in reversed(ctx.inputs):
+            if inp is not None and inp.requires_grad and id(inp) not in seen:
+                stack.append((inp, False))
     post.reverse()
     return post
 
