@@ -9,6 +9,8 @@ their dtype, while Python numbers, lists and integer arrays become the default f
 from __future__ import annotations
 
 import itertools
+import math
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -69,7 +71,26 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    try:
+        # operator.index, not int(): a float (2.5), a string ("3") or NaN is not a length.
+        return tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be integers, got {shape!r}") from None
+
+
+def _keep(keepdims: Any) -> bool:
+    """``keepdims`` as a bool; anything but True/False (or 0/1) is a TypeError."""
+    if keepdims is True or keepdims is False:
+        return keepdims
+    if isinstance(keepdims, (np.bool_, int, np.integer)) and keepdims in (0, 1):
+        return bool(keepdims)
+    raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
+
+
+def _reciprocal(n: float) -> float:
+    """1/n for a count n > 0.  For n <= 0 (an empty reduction, or ddof >= n) infinity, so that
+    the result is NaN (0·∞) or ∞, what NumPy's division by a count of zero gives."""
+    return 1.0 / n if n > 0 else math.inf
 
 
 class RemovableHandle:
@@ -504,18 +525,20 @@ class Tensor:
     # ---------------------------------------------------------------- reductions
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.Sum.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+        return ops.Sum.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """Σx / n over ``axis``."""
         ax = ops.normalize_axis(axis, self.ndim)
-        return ops.Sum.apply(self, ax, keepdims) * (1.0 / ops.count(self.shape, ax))
+        return ops.Sum.apply(self, ax, _keep(keepdims)) * _reciprocal(ops.count(self.shape, ax))
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """Σ(x − mean)² / (n − ddof) over ``axis`` (NumPy's default ddof=0)."""
+        if not isinstance(ddof, (int, float, np.integer, np.floating)):
+            raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
         ax = ops.normalize_axis(axis, self.ndim)
         d = self - self.mean(ax, keepdims=True)
-        return (d * d).sum(ax, keepdims) * (1.0 / (ops.count(self.shape, ax) - ddof))
+        return (d * d).sum(ax, keepdims) * _reciprocal(ops.count(self.shape, ax) - ddof)
 
     def _sum_axes(self, axes: tuple[int, ...], keepdims: bool) -> Tensor:
         """Sum over axes that are already a sorted tuple of non-negative ints (for the engine's
@@ -523,13 +546,13 @@ class Tensor:
         return ops.Sum.apply(self, axes, keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+        return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.Min.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+        return ops.Min.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return ops.LogSumExp.apply(self, ops.normalize_axis(axis, self.ndim), keepdims)
+        return ops.LogSumExp.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         """Index of the largest element (first on ties); an integer tensor without gradient."""
