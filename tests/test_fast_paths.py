@@ -324,3 +324,11 @@ def test_sigmoid_first_and_second_derivatives_by_hand():
     (gg,) = tg.grad(g.sum(), x)
     np.testing.assert_allclose(gg.numpy(), s * (1 - s) * (1 - 2 * s), rtol=1e-12, atol=1e-16)
     assert gradgradcheck(lambda x: x.sigmoid(), [Tensor(z, requires_grad=True)])
+
+
+def test_a_hook_returning_a_tensor_that_requires_grad_does_not_leak_it_into_grad():
+    x = Tensor(np.ones(2), requires_grad=True)
+    x.register_hook(lambda g: Tensor(np.full(2, 7.0), requires_grad=True))
+    (x * 2).sum().backward()
+    assert x.grad is not None and not x.grad.requires_grad and x.grad.is_leaf
+    np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])

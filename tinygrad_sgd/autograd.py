@@ -478,7 +478,7 @@ def _owned(g: Tensor, create_graph: bool) -> Tensor:
     """
     if create_graph:
         return g.clone()
-    if g.data.base is None and _ref_counts(g) == _SOLE_OWNER_REFS:
+    if not g.requires_grad and g.data.base is None and _ref_counts(g) == _SOLE_OWNER_REFS:
         return g
     return _Tensor._wrap(g.data.copy())
 
