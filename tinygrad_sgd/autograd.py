@@ -283,7 +283,7 @@ class Function:
         """
         # NOTE: this runs for every op, forward and (inside backward formulas) backward, so it is
         # kept to one pass over the arguments and no work that the case at hand does not need.
-        # (benchmarks/op_overhead.py: 10x30 add, forward 2.4 -> 1.4 µs.)
+        # (benchmarks/op_overhead.py: 10x30 add, forward 2.5 -> 1.8 µs.)
         TensorCls = _Tensor
         ctx = Context()
         requires_grad = False
@@ -473,8 +473,8 @@ def _owned(g: Tensor, create_graph: bool) -> Tensor:
     Otherwise the gradient is taken as it is when nothing else refers to it or its array (the
     usual case: a fresh product such as δ aᵀ that only this backward pass holds), and copied
     when something might (the incoming gradient passed through by an add, a hook that kept it,
-    a view of another array).  This is how PyTorch accumulates too.  Measured: the copies cost
-    about a tenth of a training step of the book's network at m = 10.
+    a view of another array).  This is how PyTorch accumulates too.  Measured: cloning the four
+    gradients of the book's network cost about 8 µs of a 120 µs training step at m = 10.
     """
     if create_graph:
         return g.clone()
