@@ -4,8 +4,8 @@ A step of the book's network (nn.Linear + nn.Sigmoid layers, the quadratic cost,
 builds a graph of Contexts and intermediate Tensors.  After the step nothing of it may survive:
 no Context object is alive, the number of live Tensors is the same after every step, the graph
 dies by reference counting alone (no cycles left for the garbage collector), and NumPy's
-buffers traced after 3,000 steps are exactly those after 100.  The same holds inside the library's own
-training loop (``train.fit``), checked between epochs.
+buffers traced after 3,000 steps are exactly those after 100.  The same holds inside the
+library's own training loop (``train.fit``), checked between epochs.
 
 benchmarks/memory.py measures the peak RSS of 1,000 against 10,000 steps in fresh processes.
 """
