@@ -140,3 +140,27 @@ def test_the_library_training_loop_keeps_nothing_between_epochs():
     assert len(history) == 5
     assert contexts == [before] * 5
     assert len(set(tensors)) == 1, f"live Tensors change between epochs: {tensors}"
+
+
+def test_memory_benchmark_runs_and_peak_rss_is_flat():
+    """benchmarks/memory.py --quick: fresh processes train 1,000 and 3,000 steps of the book's
+    [784, 30, 10] network; their peak RSS must agree (NOTE: within 2 MiB, the allocator's
+    granularity and the interpreter's free lists; one leaked 10×30 float32 array a step would
+    add 2.3 MiB over the 2,000 extra steps, a leaked graph far more)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "memory.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    peaks = {
+        int(m.group(1)): float(m.group(2))
+        for m in re.finditer(r"^\| (\d+)\s+\| [\d.]+\s+\| ([\d.]+)\s+\|$", out.stdout, re.M)
+    }
+    assert set(peaks) == {1000, 3000}, out.stdout
+    assert abs(peaks[3000] - peaks[1000]) < 2.0, peaks
+    assert "chain 100,000" in out.stdout and "wide 10,000" in out.stdout
