@@ -34,6 +34,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+import tinygrad_sgd as tg
 from tinygrad_sgd import Tensor
 from tinygrad_sgd.testing import OP_TABLE
 from tinygrad_sgd.testing.op_table import OpSpec
@@ -372,3 +373,73 @@ REGRESSIONS = [
 @pytest.mark.parametrize("name,arrays,params,dtype", REGRESSIONS)
 def test_bugs_found_by_this_fuzzer_stay_fixed(name, arrays, params, dtype):
     assert check(SPECS[name], arrays, params, dtype=dtype) in ("matched", "rejected", "refused")
+
+
+# ------------------------------------------------- the functions around the table's operations
+
+NON_NUMERIC = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.builds(object),
+    st.complex_numbers(allow_nan=False, allow_infinity=False),
+    st.dictionaries(st.integers(0, 3), st.integers(), max_size=2),
+    st.lists(st.one_of(st.none(), st.text(max_size=2)), min_size=1, max_size=3),
+    st.lists(st.integers(0, 3), min_size=1, max_size=2).map(lambda v: [*v, None]),
+    st.just(np.array([None, 1.0], dtype=object)),
+    st.just(np.array(["1", "2"])),
+)
+
+
+@settings(max_examples=60)
+@given(NON_NUMERIC, st.sampled_from([np.float64, np.float32, np.int64, np.bool_]))
+def test_constructor_with_dtype_rejects_non_numeric_data(value, dtype):
+    """With dtype=, NumPy would turn None into NaN and parse "3" as 3.0: refused instead, as
+    without dtype= (tests/test_hostile.py)."""
+    with pytest.raises(TypeError, match="Tensor: unsupported data"):
+        Tensor(value, dtype=dtype)
+
+
+def _x() -> Tensor:
+    return Tensor(np.array([[0.5, -1.0, 2.0]]), requires_grad=True)
+
+
+AROUND = {
+    "maximum": lambda v: tg.maximum(_x(), v),
+    "minimum": lambda v: tg.minimum(v, _x()),
+    "where-a": lambda v: tg.where(np.array([True, False, True]), v, _x()),
+    "where-cond": lambda v: tg.where(v, _x(), _x()),
+    "concatenate": lambda v: tg.concatenate([_x(), v]),
+    "stack": lambda v: tg.stack([_x(), v]),
+    "pow": lambda v: _x() ** v,
+    "rpow": lambda v: v ** _x(),
+    "matmul": lambda v: _x() @ v,
+    "backward-gradient": lambda v: (_x() * 2).backward(v),
+    "astype": lambda v: _x().astype(v),
+    "unsqueeze": lambda v: _x().unsqueeze(v),
+    "broadcast_to": lambda v: _x().broadcast_to(v),
+    "softmax": lambda v: _x().softmax(v),
+    "zeros": lambda v: Tensor.zeros(v),
+    "randn": lambda v: Tensor.randn(v),
+    "full": lambda v: Tensor.full(v, 1.0),
+    "eye": lambda v: Tensor.eye(v),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AROUND))
+@settings(max_examples=25)
+@given(value=NON_NUMERIC)
+def test_functions_around_the_ops_reject_non_numeric_arguments(name, value):
+    if value is None and name in ("astype", "backward-gradient"):
+        # astype(None) is float64 (NumPy's np.dtype(None)); backward(None) means "no gradient"
+        value = "U3"
+    with pytest.raises(ALLOWED) as info:
+        AROUND[name](value)
+    assert str(info.value).strip()
+
+
+@pytest.mark.parametrize("shape", [(2.5,), ("3",), (float("nan"),), (2, 1.0)])
+def test_constructors_refuse_lengths_that_are_not_integers(shape):
+    """Tensor.zeros(2.5) used to give shape (2,): int() truncated it."""
+    for make in (Tensor.zeros, Tensor.ones, Tensor.randn, Tensor.uniform):
+        with pytest.raises(TypeError, match="shape must be integers"):
+            make(*shape)

@@ -47,6 +47,19 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
         d = np.dtype(dtype)
         if d.kind not in "biuf":
             raise TypeError(f"Tensor: unsupported dtype {d}; use a bool, integer or float dtype")
+        # NOTE: np.array(x, dtype=float) would turn None into NaN and parse strings ("3" -> 3.0);
+        # the input itself must be numeric, with or without dtype=.
+        src = data if isinstance(data, (np.ndarray, np.generic)) else None
+        if src is None and not isinstance(data, (bool, int, float)):
+            try:
+                src = np.asarray(data)
+            except ValueError:
+                src = None  # ragged: np.array below says so
+        if src is not None and src.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Tensor: unsupported data of dtype {src.dtype} (from {type(data).__name__}); "
+                "expected numbers, nested lists of numbers, or a bool/integer/float ndarray"
+            )
         try:
             return np.array(data, dtype=d)
         except (TypeError, ValueError) as e:
@@ -318,7 +331,7 @@ class Tensor:
 
     @staticmethod
     def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-        shp = (shape,) if isinstance(shape, int) else tuple(shape)
+        shp = _shape_arg((shape,))  # an int, or a tuple or list of ints
         return Tensor._make(np.full(shp, value), dtype, requires_grad)
 
     @staticmethod
@@ -517,7 +530,10 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
-        return ops.Cast.apply(self, np.dtype(dtype))
+        d = np.dtype(dtype)
+        if d.kind not in "biuf":
+            raise TypeError(f"astype: unsupported dtype {d}; use a bool, integer or float dtype")
+        return ops.Cast.apply(self, d)
 
     def clone(self) -> Tensor:
         """A copy with its own buffer (differentiable: the gradient passes through unchanged)."""
@@ -600,6 +616,10 @@ class Tensor:
     def unsqueeze(self, axis: int) -> Tensor:
         """Insert an axis of length 1 at position ``axis`` (−ndim−1 ≤ axis ≤ ndim)."""
         n = self.ndim + 1
+        try:
+            axis = operator.index(axis)
+        except TypeError:
+            raise TypeError(f"unsqueeze: axis must be an int, got {type(axis).__name__}") from None
         if not -n <= axis < n:
             raise ValueError(f"unsqueeze: axis {axis} is out of range for a {self.ndim}-d tensor")
         axis %= n
