@@ -294,7 +294,9 @@ class SigmoidSlope(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a)
-        return a * (1 - a)
+        s = 1 - a
+        s *= a  # in place: one temporary array instead of two
+        return s
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> Tensor:
