@@ -135,7 +135,9 @@ def compute() -> dict[str, object]:
         for k in ("w2", "b2", "w3", "b3"):
             p = t[k]
             assert p.grad is not None
-            p.data -= ETA * p.grad.data
+            # A new array rather than `-=`: the graph drawn above was kept (retain_graph=True),
+            # and arrays a live graph saved for backward are read-only (README, "Reliability").
+            p.data = p.data - ETA * p.grad.data
         a2n = sigma(t["w2"].numpy() @ x + t["b2"].numpy())
         a3n = sigma(t["w3"].numpy() @ a2n + t["b3"].numpy())
     after = float(0.5 * np.sum((y - a3n) ** 2))

@@ -10,7 +10,7 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
-from . import data, nn, optim, viz
+from . import data, nn, optim, testing, viz  # testing: Hypothesis loads only when used
 from .autograd import (
     AnomalyError,
     Function,
@@ -33,8 +33,6 @@ from .tensor import (
     stack,
     where,
 )
-
-from . import testing  # noqa: E402  (NumPy only: Hypothesis loads when a strategy is used)
 
 __version__ = "0.1.0"
 

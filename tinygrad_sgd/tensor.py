@@ -171,6 +171,18 @@ class Tensor:
         t._retains_grad = False
         return t
 
+    def _overwrite(self, values: Any) -> None:
+        """Replace this tensor's values (for optimizers, initialisers and ``load_state_dict``).
+
+        In place when the array is writeable; when a live graph saved it for backward it is
+        read-only (see "In-place safety" in autograd.py), and the tensor gets a new array
+        instead, so the graph keeps the values its backward needs.
+        """
+        if self.data.flags.writeable:
+            np.copyto(self.data, values, casting="same_kind")
+        else:
+            self.data = np.array(values, dtype=self.data.dtype).reshape(self.data.shape)
+
     # ---------------------------------------------------------------- properties
 
     @property

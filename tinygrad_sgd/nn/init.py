@@ -77,7 +77,7 @@ def _check(t: Any, name: str) -> Tensor:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    np.copyto(t.data, values, casting="unsafe")
+    t._overwrite(values)
     return t
 
 

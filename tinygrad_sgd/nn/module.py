@@ -403,7 +403,7 @@ class Module:
             )
         with no_grad():
             for target, arr in updates:
-                np.copyto(target.data, arr)
+                target._overwrite(arr)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ printing

@@ -130,5 +130,8 @@ class SGD(Optimizer):
                         buf *= momentum
                         buf += (1 - dampening) * d
                     d = d + momentum * buf if nesterov else buf
-                p.data -= lr * d
+                if p.data.flags.writeable:
+                    p.data -= lr * d
+                else:  # saved by a live graph (retain_graph=True): see Tensor._overwrite
+                    p._overwrite(p.data - lr * d)
         return loss
