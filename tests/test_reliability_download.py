@@ -50,6 +50,12 @@ def _reply(conn: socket.socket, mode: str, body: bytes, hold: threading.Event) -
     elif mode == "stall-body":  # half the body, then silence longer than the timeout
         conn.sendall(head + half)
         hold.wait(30)
+    elif mode == "trickle":  # a byte now and then: never silent for a whole timeout
+        conn.sendall(head)
+        for byte in body:
+            if hold.wait(TIMEOUT / 4):
+                break
+            conn.sendall(bytes([byte]))
     elif mode == "stall-head":  # the request is read, no answer comes
         hold.wait(30)
     elif mode == "not-http":
@@ -123,6 +129,7 @@ BAD_MODES = [
     "stall-body",
     "stall-head",
     "not-http",
+    "trickle",
     "bad-chunked",
     "500",
     "503",
@@ -171,6 +178,7 @@ def test_bad_only_mirror_is_reported_and_nothing_kept(tmp_path, mode):
         ("short-close", "got 8192 bytes, expected 16384"),
         ("stall-body", "timed out"),
         ("stall-head", "timed out"),
+        ("trickle", "too slow"),
         ("500", "HTTP 500"),
         ("html-200", "got 39 bytes, expected 16384"),
         ("wrong-bytes", "does not match"),

@@ -394,16 +394,29 @@ def _fmt_mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+MIN_RATE = 1024.0  # bytes per second, on average, that a mirror must keep up (see download)
+
+
 def _copy_verified(
-    response: BinaryIO, out: BinaryIO, remote: RemoteFile, label: str, show: bool
+    response: io.BufferedIOBase,
+    out: BinaryIO,
+    remote: RemoteFile,
+    label: str,
+    show: bool,
+    grace: float = float("inf"),
+    min_rate: float = 0.0,
 ) -> None:
-    """Stream ``response`` into ``out``, hashing as it goes; raise ValueError on a bad file."""
+    """Stream ``response`` into ``out``, hashing as it goes; raise ValueError on a bad file, or
+    when after ``grace`` seconds fewer than ``min_rate`` bytes per second have arrived."""
     digest = hashlib.sha256()
     done = 0
     last = 0.0
+    start = time.monotonic()
     limit = remote.size if remote.size > 0 else None
     while True:
-        chunk = response.read(1 << 16)
+        # read1: whatever has arrived (up to 64 KiB), so the rate check below runs even when a
+        # mirror trickles; read() would wait for the full 64 KiB.
+        chunk = response.read1(1 << 16)
         if not chunk:
             break
         done += len(chunk)
@@ -412,6 +425,10 @@ def _copy_verified(
         digest.update(chunk)
         out.write(chunk)
         now = time.monotonic()
+        if now - start > grace and done < min_rate * (now - start):
+            raise ValueError(
+                f"too slow: {done} bytes in {now - start:.1f} s, under {min_rate:.0f} bytes/s"
+            )
         if show and (now - last > 0.1 or done == limit):
             last = now
             pct = f"{100 * done / limit:3.0f}% " if limit else ""
@@ -431,14 +448,17 @@ def download(
     mirrors: Sequence[str] = MIRRORS,
     timeout: float = 30.0,
     progress: bool | None = None,
+    min_rate: float = MIN_RATE,
 ) -> Path:
     """Download ``remote`` into ``dest_dir`` from the first mirror that delivers it intact.
 
     Each mirror's copy is streamed into a temporary file in ``dest_dir`` while its SHA-256 sum is
     computed; only a copy of the right size and sum is renamed to its final name (``os.replace``,
     atomic), so a partial or wrong file is never left behind. A mirror that fails (refused
-    connection, HTTP error, ``timeout`` seconds without data, wrong sum) is reported and the next
-    is tried. Raises :class:`DownloadError` listing every mirror's failure if none succeeds.
+    connection, HTTP error, ``timeout`` seconds without data, fewer than ``min_rate`` bytes per
+    second on average once ``timeout`` seconds have passed (a mirror that trickles a byte now and
+    then never times out), wrong sum) is reported and the next is tried. Raises
+    :class:`DownloadError` listing every mirror's failure if none succeeds.
     A temporary file left by a killed download (untouched for over twice ``timeout``: no live
     download stays silent that long) is deleted first.
     """
@@ -463,7 +483,7 @@ def download(
                 print(f"Downloading {url}", file=sys.stderr, flush=True)
                 req = urllib.request.Request(url, headers={"User-Agent": "tinygrad_sgd"})
                 with urllib.request.urlopen(req, timeout=timeout) as response:
-                    _copy_verified(response, out, remote, remote.name, show)
+                    _copy_verified(response, out, remote, remote.name, show, timeout, min_rate)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
