@@ -264,7 +264,8 @@ class Context:
 # at once with NumPy's "assignment destination is read-only".  Arrays are counted, since several
 # live graphs may save the same one (a weight used by two forward passes), and an array that was
 # read-only to begin with (a broadcast view, a user's frozen array) is left as it was.
-# Measured cost: about 0.3 µs per saved input array, locked and released.
+# Measured cost: about 1.3 µs for an op that saves two arrays (making and freeing its context:
+# 1.6 µs instead of 0.2 µs), some 10 µs of a training step of the book's network at m = 10.
 
 _lock_counts: dict[int, int] = {}  # id(array) -> number of live graph nodes that locked it
 
