@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             "epoch s (median)",
             "× floor (median of rounds)",
             "× floor (best of rounds)",
-            "max rel |Δw| vs floor",
+            "max rel. Δw vs floor",
         ]
         if memory:
             header.append("peak MiB: traced / RSS")
