@@ -157,3 +157,8 @@ def test_trace_order_is_a_reverse_topological_order(dag):
     for step in tr.steps[1:]:
         t = tensors[names.index(step.op)]
         assert step.grad_norm == pytest.approx(float(np.linalg.norm(t.grad.numpy())), rel=1e-12)
+
+
+def test_trace_file_must_be_a_stream_or_none():
+    with pytest.raises(TypeError, match="text stream"):
+        tg.trace(file="steps.txt")

@@ -771,6 +771,11 @@ class trace:
 
     def __init__(self, file: TextIO | None | str = "stdout") -> None:
         self.steps: list[TraceStep] = []
+        if isinstance(file, str) and file != "stdout":
+            raise TypeError(
+                f"trace(file=...) takes a text stream (e.g. sys.stderr or an open file) or None, "
+                f"not the string {file!r}"
+            )
         self._file: TextIO | None = sys.stdout if file == "stdout" else file  # type: ignore[assignment]
 
     def __enter__(self) -> trace:
