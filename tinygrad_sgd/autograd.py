@@ -214,29 +214,40 @@ class Context:
         inputs = self.inputs
         linked = []
         arrays: list[np.ndarray | None] = []  # the array each linked Tensor held at forward time
+        counts = _lock_counts
+        held = []
         for v in self._saved:
             if v is data:
                 linked.append(_OUTPUT)
-                arrays.append(v)
                 self._out = weakref.ref(out)
-                continue
-            for t in inputs:
-                if t is not None and t.data is v:
-                    linked.append(t)
-                    arrays.append(v)
-                    break
             else:
-                linked.append(v)
-                arrays.append(None)
+                for t in inputs:
+                    if t is not None and t.data is v:
+                        linked.append(t)
+                        break
+                else:
+                    linked.append(v)
+                    arrays.append(None)
+                    continue
+            arrays.append(v)
+            # Lock v (see "In-place safety" below), counting the live contexts that hold it.
+            key = id(v)
+            n = counts.get(key)
+            if n is None:
+                if not v.flags.writeable:
+                    continue  # read-only already, not by us: nothing to count or undo
+                v.setflags(write=False)
+                counts[key] = 1
+            else:
+                counts[key] = n + 1
+            held.append(v)
         self._saved = tuple(linked)
         self._saved_data = tuple(arrays)
-        _lock(self, [a for a in arrays if a is not None])
+        if held:
+            self._locked = _Locks(held)
 
     def _free(self) -> None:
-        locks = self._locked
-        if locks is not None:
-            self._locked = None
-            locks.release()
+        self._locked = None  # unlocks the saved arrays (_Locks.__del__)
         self._saved = ()
         self._saved_data = ()
         self._out = None
@@ -271,13 +282,14 @@ _lock_counts: dict[int, int] = {}  # id(array) -> number of live graph nodes tha
 
 
 class _Locks(list):
-    """The arrays one context locked.  Released by ``Context._free`` after backward, or here
-    when a graph is dropped without a backward (kept out of ``Context`` itself so that only the
-    contexts that lock something pay for a finaliser)."""
+    """The arrays one context locked, unlocked when this list is dropped: by ``Context._free``
+    after backward, or together with its context when a graph is dropped without a backward.
+    (A finaliser here rather than on ``Context``: only contexts that lock something pay for it.)
+    """
 
     __slots__ = ()
 
-    def release(self) -> None:
+    def __del__(self) -> None:
         counts = _lock_counts
         for a in self:
             key = id(a)
@@ -290,30 +302,6 @@ class _Locks(list):
                 a.setflags(write=True)
             except ValueError:  # a view whose base became read-only meanwhile: leave it so
                 pass
-        self.clear()
-
-    def __del__(self) -> None:
-        if self:
-            self.release()
-
-
-def _lock(ctx: Context, arrays: list[np.ndarray]) -> None:
-    """Make ``arrays`` read-only for as long as ``ctx`` lives (see the comment above)."""
-    counts = _lock_counts
-    held = []
-    for a in arrays:
-        key = id(a)
-        n = counts.get(key)
-        if n is None:
-            if not a.flags.writeable:
-                continue  # read-only already, not by us: nothing to count or undo
-            a.setflags(write=False)
-            counts[key] = 1
-        else:
-            counts[key] = n + 1
-        held.append(a)
-    if held:
-        ctx._locked = _Locks(held)
 
 
 def _rebound_message(ctx: Context, t: Tensor) -> str:
