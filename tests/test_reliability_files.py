@@ -428,3 +428,23 @@ def test_pickle_reader_does_not_follow_a_huge_length_prefix(tmp_path):
     path.write_bytes(gzip.compress(forged))
     with pytest.raises(DatasetError, match="mnist.pkl.gz.*truncated"):
         load_mnist_pkl(path)
+
+
+def test_decompression_bomb_is_refused_without_exhausting_memory(tmp_path, monkeypatch):
+    """A few kilobytes of gzip that expand far beyond any MNIST file are refused by size."""
+    from tinygrad_sgd.data import mnist
+
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as g:  # 64 MiB of zeros compress to about 64 KiB
+        chunk = bytes(1 << 20)
+        for _ in range(64):
+            g.write(chunk)
+    assert bomb.stat().st_size < 200_000
+    monkeypatch.setattr(mnist, "MAX_DECOMPRESSED", 16 << 20)  # 16 MiB: keep the test small
+    refused = r"train-images-idx3-ubyte\.gz.*more than 16777216 bytes"
+    with pytest.raises(mnist.DatasetError, match=refused):
+        mnist.read_idx(bomb)
+    good = tmp_path / "small.gz"
+    with gzip.open(good, "wb") as g:
+        g.write(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + bytes([1, 2, 3]))
+    assert mnist.read_idx(good).tolist() == [1, 2, 3]

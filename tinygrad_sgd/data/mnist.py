@@ -134,8 +134,16 @@ IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, decompressed if it starts with the gzip signature (whatever its name)."""
+# The most a data file may decompress to. MNIST's largest file is 47 MB uncompressed and the
+# book's mnist.pkl.gz about 220 MB; anything beyond this is not MNIST (a decompression bomb,
+# a few kilobytes that expand to gigabytes, is refused before it exhausts memory).
+MAX_DECOMPRESSED = 1 << 30
+
+
+def _read_maybe_gzip(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, decompressed if it starts with the gzip signature (whatever its name),
+    refusing more than ``limit`` (default :data:`MAX_DECOMPRESSED`) decompressed bytes."""
+    limit = MAX_DECOMPRESSED if limit is None else limit
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -146,9 +154,16 @@ def _read_maybe_gzip(path: Path) -> bytes:
             raise DatasetError(f"{path}: named .gz but is not a gzip file")
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+            data = g.read(limit + 1)
     except (OSError, EOFError, zlib.error) as e:  # a garbled deflate stream: zlib.error
         raise DatasetError(f"{path}: damaged gzip data ({e})") from e
+    if len(data) > limit:
+        raise DatasetError(
+            f"{path}: decompresses to more than {limit} bytes, far more than any MNIST file "
+            "(a damaged file or a decompression bomb); refused"
+        )
+    return data
 
 
 def _parse_idx(p: Path) -> tuple[int, np.ndarray]:
