@@ -26,7 +26,8 @@ FUNCS_1 = {
     "tanh": np.tanh,
     "relu": lambda v: np.maximum(v, 0.0),
     "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
-    "softplus": lambda v: np.log1p(np.exp(v)),
+    # ln(1 + eᵛ) = max(v, 0) + ln(1 + e^(−|v|)): the naive form overflows to inf at v ≈ 710
+    "softplus": lambda v: np.maximum(v, 0.0) + np.log1p(np.exp(-np.abs(v))),
     "exp": np.exp,
     "log": np.log,
     "sqrt": np.sqrt,
