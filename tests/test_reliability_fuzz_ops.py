@@ -98,6 +98,13 @@ TOL = {
     np.dtype(np.float64): (1e-12, 1e-300),
 }
 
+# NOTE: the NumPy references of these ops take the log of a sum of exponentials, ln Σ eˣ, which
+# near a sum of 1 carries an absolute rounding error of about one ulp of 1 whatever the size of
+# the result: ln(e^(1e-45)) is 0 in floating point, and log_softmax([0.25]) comes out as 8e-17
+# instead of 0.  Their comparison gets an absolute floor of 4 ulps of 1 (the library's stable
+# forms are the accurate side there).
+LOG_OF_SUM = {"logsumexp", "log_softmax"}
+
 
 class _Counter:
     cases = 0
@@ -207,6 +214,8 @@ def check(
             rtol, atol = TOL.get(np.dtype(got.dtype), TOL[np.dtype(np.float64)])
             if expected.dtype.kind == "f" and expected.dtype.itemsize < got.dtype.itemsize:
                 rtol, atol = TOL[expected.dtype]
+            if spec.name in LOG_OF_SUM and got.dtype.kind == "f":
+                atol = max(atol, 4 * float(np.finfo(got.dtype).eps))
             ok = _close(got, expected, rtol, atol)
             if alt_ref is not None and not ok.all():
                 alt = np.asarray(alt_ref(*_ref_inputs(arrays, dtype), **params))
@@ -425,6 +434,13 @@ AROUND = {
 }
 
 
+def _numpy_numeric_dtype(spec: str) -> bool:
+    try:
+        return np.dtype(spec).kind in "biuf"
+    except (TypeError, ValueError):
+        return False
+
+
 @pytest.mark.parametrize("name", sorted(AROUND))
 @settings(max_examples=25)
 @given(value=NON_NUMERIC)
@@ -432,6 +448,11 @@ def test_functions_around_the_ops_reject_non_numeric_arguments(name, value):
     if value is None and name in ("astype", "backward-gradient"):
         # astype(None) is float64 (NumPy's np.dtype(None)); backward(None) means "no gradient"
         value = "U3"
+    if name == "astype" and isinstance(value, str) and _numpy_numeric_dtype(value):
+        # NumPy reads some odd strings as dtypes ("\r" is float128): those are numeric, and
+        # astype must accept them as NumPy does.
+        assert AROUND[name](value).dtype == np.dtype(value)
+        return
     with pytest.raises(ALLOWED) as info:
         AROUND[name](value)
     assert str(info.value).strip()

@@ -85,7 +85,10 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        # operator.index, not int(): a float (2.5), a string ("3") or NaN is not a length.
+        # operator.index, not int(): a float (2.5), a string ("3") or NaN is not a length; nor,
+        # as in NumPy, is a bool (operator.index(True) would be 1).
+        if any(isinstance(s, (bool, np.bool_)) for s in shape):
+            raise TypeError
         return tuple(operator.index(s) for s in shape)
     except TypeError:
         raise TypeError(f"shape must be integers, got {shape!r}") from None
@@ -102,8 +105,11 @@ def _keep(keepdims: Any) -> bool:
 
 def _reciprocal(n: float) -> float:
     """1/n for a count n > 0.  For n <= 0 (an empty reduction, or ddof >= n) infinity, so that
-    the result is NaN (0·∞) or ∞, what NumPy's division by a count of zero gives."""
-    return 1.0 / n if n > 0 else math.inf
+    the result is NaN (0·∞) or ∞, what NumPy's division by a count of zero gives; NaN for a NaN
+    count (ddof=nan), as in NumPy."""
+    if n > 0:
+        return 1.0 / n
+    return math.nan if math.isnan(n) else math.inf
 
 
 class RemovableHandle:
