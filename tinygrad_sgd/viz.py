@@ -47,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -684,8 +685,11 @@ def parse_expression(source: str) -> ast.Expression:
                 f"character {ch!r} (at column {pos + 1}) is not allowed: use printable ASCII"
             )
     try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        with warnings.catch_warnings():
+            # Python warns about odd literals ("1_", "0x"); the parser below explains instead.
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(source.strip(), mode="eval")
+    except (SyntaxError, SyntaxWarning, ValueError, RecursionError, MemoryError) as e:
         msg = getattr(e, "msg", None) or str(e) or type(e).__name__
         raise ExpressionError(f"not a valid expression: {msg}; {_ALLOWED_HELP}") from None
     # Iterative walk (no recursion), bounded in size and depth.
