@@ -270,11 +270,14 @@ class Context:
 # A backward formula reads the input arrays that forward saved (∂(a·b)/∂a = b needs b as it was).
 # If the user wrote into one of them in between (``w.data[...] = 0``), the gradient would be
 # silently wrong.  NumPy arrays have no version counter to check afterwards, so the engine
-# prevents the write instead: a saved input array is made read-only (``flags.writeable = False``)
-# until every graph that saved it is freed, by backward or by being dropped.  The write then fails
-# at once with NumPy's "assignment destination is read-only".  Arrays are counted, since several
-# live graphs may save the same one (a weight used by two forward passes), and an array that was
-# read-only to begin with (a broadcast view, a user's frozen array) is left as it was.
+# prevents the write instead: a saved input or output array is made read-only
+# (``flags.writeable = False``) until every graph that saved it is freed, by backward or by being
+# dropped.  The write then fails at once with NumPy's "assignment destination is read-only".
+# Arrays are counted, since several live graphs may save the same one (a weight used by two
+# forward passes), and an array that was read-only to begin with (a broadcast view, a user's
+# frozen array) is left as it was.  Giving a tensor a new array instead (``w.data = ...``) leaves
+# the saved one intact but would pair the op with other values: ``saved_tensors`` checks that each
+# saved Tensor still holds its array and raises, naming the op and the input, if not.
 # Measured cost: about 1.3 µs for an op that saves two arrays (making and freeing its context:
 # 1.6 µs instead of 0.2 µs), some 10 µs of a training step of the book's network at m = 10.
 
