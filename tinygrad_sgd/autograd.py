@@ -230,21 +230,28 @@ class Context:
                     arrays.append(None)
                     continue
             arrays.append(v)
-            # Lock v (see "In-place safety" below), counting the live contexts that hold it.
-            key = id(v)
-            n = counts.get(key)
-            if n is None:
-                if not v.flags.writeable:
-                    continue  # read-only already, not by us: nothing to count or undo
-                v.setflags(write=False)
-                counts[key] = 1
-            else:
-                counts[key] = n + 1
             held.append(v)
         self._saved = tuple(linked)
         self._saved_data = tuple(arrays)
-        if held:
-            self._locked = _Locks(held)
+        if not held:
+            return
+        # Lock the saved arrays (see "In-place safety" below), counting the live contexts that
+        # hold each one.
+        locked = _Locks()
+        with _lock_guard:
+            for v in held:
+                key = id(v)
+                n = counts.get(key)
+                if n is not None:
+                    counts[key] = n + 1
+                elif v.flags.writeable:
+                    v.setflags(write=False)
+                    counts[key] = 1
+                else:
+                    continue  # read-only already, not by us: nothing to count or undo
+                locked.append(v)
+        if locked:
+            self._locked = locked
 
     def _free(self) -> None:
         self._locked = None  # unlocks the saved arrays (_Locks.__del__)
@@ -282,6 +289,7 @@ class Context:
 # 1.6 µs instead of 0.2 µs), some 10 µs of a training step of the book's network at m = 10.
 
 _lock_counts: dict[int, int] = {}  # id(array) -> number of live graph nodes that locked it
+_lock_guard = threading.Lock()  # graphs may be built and freed in several threads at once
 
 
 class _Locks(list):
@@ -294,17 +302,18 @@ class _Locks(list):
 
     def __del__(self) -> None:
         counts = _lock_counts
-        for a in self:
-            key = id(a)
-            n = counts[key] - 1
-            if n:
-                counts[key] = n
-                continue
-            del counts[key]
-            try:
-                a.setflags(write=True)
-            except ValueError:  # a view whose base became read-only meanwhile: leave it so
-                pass
+        with _lock_guard:
+            for a in self:
+                key = id(a)
+                n = counts[key] - 1
+                if n:
+                    counts[key] = n
+                    continue
+                del counts[key]
+                try:
+                    a.setflags(write=True)
+                except ValueError:  # a view whose base became read-only meanwhile: leave it
+                    pass
 
 
 def _rebound_message(ctx: Context, t: Tensor) -> str:
