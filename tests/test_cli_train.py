@@ -105,35 +105,13 @@ def test_bad_options_exit_2_with_a_message(capsys, argv, msg):
 
 
 def test_hidden_layers_batch_size_lr_seed_in_the_run(capsys):
-    code, out, _ = run(
-        capsys,
-        "--hidden",
-        "20,15",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "50",
-        "--lr",
-        "1.5",
-        "--seed",
-        "7",
-    )
+    args = ["--hidden", "20,15", "--epochs", "2", "--batch-size", "50"]
+    args += ["--lr", "1.5", "--seed", "7"]
+    code, out, _ = run(capsys, *args)
     assert code == 0
     assert "Network [64, 20, 15, 10]" in out and "η = 1.5, m = 50, 2 epochs, seed 7" in out
     assert len(epoch_lines(out)) == 2
-    code2, out2, _ = run(
-        capsys,
-        "--hidden",
-        "20,15",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "50",
-        "--lr",
-        "1.5",
-        "--seed",
-        "7",
-    )
+    code2, out2, _ = run(capsys, *args)
     # same seed, same run
     assert [m.group(2) for m in epoch_lines(out)] == [m.group(2) for m in epoch_lines(out2)]
 
