@@ -81,9 +81,11 @@ def test_backward_over_a_long_chain_of_large_arrays_adds_o1_arrays(retain_graph)
 
 
 def test_intermediate_gradients_die_one_step_later():
-    """Hooks on every tensor of a chain record a weak reference to the gradient they receive
-    and count how many of the earlier ones are still alive.  Then the same with retain_grad
-    on every tensor, where all of them must stay alive: proof that the probe can see them."""
+    """Hooks on every tensor of a chain record a weak reference to the gradient array they
+    receive and count how many of the earlier ones are still alive.  Then the same with
+    retain_grad on every tensor, where all of them must stay alive: proof that the probe can see
+    them.  (The arrays, not the Tensors the hooks see: in an ordinary backward the gradients
+    travel as arrays and a hook gets a Tensor wrapped around one for its call.)"""
 
     def probe(keep: bool) -> list[int]:
         x = Tensor(np.linspace(-1, 1, 1000), requires_grad=True)
@@ -92,12 +94,12 @@ def test_intermediate_gradients_die_one_step_later():
         for _ in range(300):
             y = y.sin()
             ys.append(y)
-        refs: list[weakref.ref[Tensor]] = []
+        refs: list[weakref.ref[np.ndarray]] = []
         alive: list[int] = []
 
         def hook(g: Tensor) -> None:
             alive.append(sum(r() is not None for r in refs))
-            refs.append(weakref.ref(g))
+            refs.append(weakref.ref(g.data))
 
         for t in ys[:-1]:
             t.register_hook(hook)

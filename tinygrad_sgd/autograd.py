@@ -15,9 +15,12 @@ Everything else in the package is built on the three ideas in this file.
    (fan-out) its gradients are summed; where NumPy broadcast an input, the gradient is summed back
    down to the input's shape here, once, for every op.
 
-3. **Higher order.** ``backward`` formulas are written with Tensor operations.  Normally they run
-   with grad mode off (cheap: no graph is built); with ``create_graph=True`` they are recorded like
-   any forward pass, so the gradient is itself a differentiable function of the inputs.
+3. **Higher order.** Each ``backward`` formula is written once, with operators and methods that
+   NumPy arrays and Tensors share (``g * b``, ``g @ w``, ``.T``, ``.reshape``, ``.sum``) and
+   :meth:`Function.call` for anything else.  With ``create_graph=True`` it receives Tensors and is
+   recorded like any forward pass, so the gradient is itself a differentiable function of the
+   inputs.  Normally it receives the NumPy arrays themselves (an op that declares
+   ``array_backward = True``) and costs what the same formula costs in plain NumPy.
 
 In the book's notation, for one layer z = w a + b, a' = σ(z), the engine reproduces
 backpropagation's δ = ∂C/∂z = (∂C/∂a') ⊙ σ'(z), ∂C/∂b = δ, ∂C/∂w = δ aᵀ, ∂C/∂a = wᵀ δ without
@@ -136,7 +139,9 @@ class Context:
     :meth:`save_for_backward`.  In ``backward``, :attr:`saved_tensors` gives them back as Tensors:
     a saved input array comes back as the input *Tensor* itself, the saved output array as the
     output Tensor, so that a backward formula written in Tensor operations is differentiable again
-    under ``create_graph=True``.  Any other saved array comes back as a constant Tensor.
+    under ``create_graph=True``.  Any other saved array comes back as a constant Tensor.  When the
+    backward runs on arrays (an op with ``array_backward = True``, outside ``create_graph``),
+    they come back as the saved arrays themselves, like ``grad_output``.
     """
 
     __slots__ = (
@@ -149,6 +154,7 @@ class Context:
         "_site",
         "_locked",
         "_saved_data",
+        "_arrays",
         "__dict__",
     )
 
@@ -162,6 +168,7 @@ class Context:
         self._site: str | None = None
         self._locked: _Locks | None = None
         self._saved_data: tuple[np.ndarray | None, ...] = ()  # see _link
+        self._arrays = False  # set by the engine: backward runs on arrays (saved_tensors too)
 
     if TYPE_CHECKING:  # ops store their own attributes on the context (ctx.axis = ...)
 
@@ -175,20 +182,22 @@ class Context:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
-        """The saved values, as Tensors (see the class docstring); ``None`` stays ``None``."""
+        """The saved values, as Tensors, or as arrays when backward runs on arrays (see the
+        class docstring); ``None`` stays ``None``."""
         if self._freed:
             raise RuntimeError(_freed_message(self))
         # Saved inputs and the output are already their Tensors (see _link); each must still
         # hold the array that forward saw, or the gradient would use other values.
+        arrays = self._arrays
         values = []
         for v, a in zip(self._saved, self._saved_data or (None,) * len(self._saved)):
             if a is None:
-                values.append(self._unpack(v))
+                values.append(v if arrays else self._unpack(v))
                 continue
             t = self._unpack(v) if v is _OUTPUT else v
             if t.data is not a:
                 raise RuntimeError(_rebound_message(self, t))
-            values.append(t)
+            values.append(a if arrays else t)
         return tuple(values)
 
     def _unpack(self, v: Any) -> Any:
@@ -367,11 +376,37 @@ class Function:
       again; use ``t.data`` for quantities that are locally constant (masks, signs).
     * A gradient may have the *broadcast* shape of the output: the engine sums it down to the
       input's shape (and casts it to the input's dtype).
+
+    **Backward on arrays** (what the built-in ops do).  A Function that sets
+    ``array_backward = True`` promises that its ``backward`` works on NumPy arrays as well as on
+    Tensors: it uses only what both share (the operators, ``.T``, ``.reshape``, ``.transpose``,
+    ``.sum``, ``.shape``, ``.ndim``, ``.dtype``, ``np.asarray(v)`` for locally constant values)
+    and reaches other ops through :meth:`call`.  The engine then hands it ``grad_output`` and the
+    saved values as plain arrays in an ordinary backward pass, so the formula costs what it
+    costs in NumPy, with no Tensors or graph bookkeeping; under ``create_graph=True`` (and under
+    ``detect_anomaly``, which checks each step) the same formula receives Tensors and is
+    recorded.  One formula serves both: there is never a second copy of a derivative.  The
+    Cube above qualifies (``grad_output * 3 * x ** 2`` means the same for both).
     """
+
+    #: True when ``backward`` works on NumPy arrays as well as on Tensors (see above).
+    array_backward: bool = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("forward is not implemented")
+
+    @classmethod
+    def call(cls, *args: Any, **kwargs: Any) -> Any:
+        """The op inside a backward formula: :meth:`apply` when some argument is a Tensor (the
+        result is recorded under ``create_graph``), else ``forward`` run directly on the arrays
+        (the NumPy result, with nothing recorded), so one formula serves both kinds of backward.
+        """
+        TensorCls = _Tensor
+        for a in args:
+            if isinstance(a, TensorCls):
+                return cls.apply(*args, **kwargs)
+        return cls.forward(Context(), *args, **kwargs)
 
     @staticmethod
     def backward(ctx: Context, grad_output: Tensor) -> Any:
@@ -466,9 +501,17 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return post
 
 
-def _sum_to_shape(g: Tensor, shape: tuple[int, ...], ctx: Context, i: int) -> Tensor:
-    """Undo broadcasting: sum ``g`` over the axes that NumPy added or stretched for this input."""
-    gshape = g.data.shape
+def _sum_axes(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """Σ over ``axes`` of an array (plain NumPy) or of a Tensor (a recorded Sum)."""
+    if isinstance(g, np.ndarray):
+        return np.asarray(np.add.reduce(g, axis=axes, keepdims=keepdims))
+    return g._sum_axes(axes, keepdims)
+
+
+def _sum_to_shape(g: Any, shape: tuple[int, ...], ctx: Context, i: int) -> Any:
+    """Undo broadcasting: sum ``g`` (an array or a Tensor) over the axes that NumPy added or
+    stretched for this input."""
+    gshape = g.shape
     lead = len(gshape) - len(shape)
     if lead < 0:
         raise RuntimeError(
@@ -477,13 +520,13 @@ def _sum_to_shape(g: Tensor, shape: tuple[int, ...], ctx: Context, i: int) -> Te
         )
     stretched = tuple(lead + k for k, n in enumerate(shape) if n == 1 and gshape[lead + k] != 1)
     if stretched:
-        g = g._sum_axes(tuple(range(lead)) + stretched, True)
+        g = _sum_axes(g, tuple(range(lead)) + stretched, True)
         if lead:
             g = g.reshape(shape)
     elif lead:
         # Only added leading axes (a bias broadcast over a batch): one sum, no reshape needed.
-        g = g._sum_axes(tuple(range(lead)), False)
-    if g.data.shape != shape:
+        g = _sum_axes(g, tuple(range(lead)), False)
+    if g.shape != shape:
         raise RuntimeError(
             f"{ctx.name}.backward returned a gradient of shape {gshape} for input {i} of shape "
             f"{shape}; the shapes are not broadcast-compatible"
@@ -503,6 +546,9 @@ def backward(
     Without ``inputs``: accumulate dC/dt into ``t.grad`` of every leaf ``t`` that requires a
     gradient (and of non-leaves that called ``retain_grad``).  With ``inputs``: leave every
     ``.grad`` alone and return the gradients of those tensors instead.
+
+    The gradients in flight are NumPy arrays in an ordinary backward pass, and Tensors (recorded
+    operations) under ``create_graph`` or ``detect_anomaly``; see :class:`Function`.
     """
     TensorCls = _Tensor
     if not root.requires_grad:
@@ -531,14 +577,16 @@ def backward(
 
     order = _topological_order(root)
     wanted: dict[int, int] = {}
-    results: list[Tensor | None] = []
+    results: list[Any] = []
     if inputs is not None:
         wanted = {id(t): k for k, t in enumerate(inputs)}
         results = [None] * len(inputs)
 
-    grads: dict[int, Tensor] = {id(root): seed}
-    tracers = list(_tracers)
     anomaly = _state.anomaly
+    arrays = not (create_graph or anomaly)
+    grads: dict[int, Any] = {id(root): seed.data if arrays else seed}
+    del seed  # (an array gradient that nothing else holds may become a leaf's .grad as it is)
+    tracers = list(_tracers)
     previous_mode = _state.grad_enabled
     _state.grad_enabled = create_graph
     try:
@@ -548,7 +596,7 @@ def backward(
             if g is None:
                 continue
             if t._hooks:
-                g = _run_hooks(t, g)
+                g = _run_hooks(t, g, arrays)
             ctx = t._ctx
             if inputs is not None:
                 k = wanted.get(id(t))
@@ -556,69 +604,95 @@ def backward(
                     results[k] = g
             elif ctx is None or t._retains_grad:
                 # Leaf (or retained) gradient: the tensor owns its buffer.
-                t.grad = _owned(g, create_graph) if t.grad is None else t.grad + g
+                if arrays:
+                    prev = t.grad
+                    t.grad = TensorCls._wrap(_owned_array(g) if prev is None else prev.data + g)
+                else:
+                    t.grad = g.clone() if t.grad is None else t.grad + g
             if ctx is None:
                 continue
             if ctx._freed:
                 raise RuntimeError(_freed_message(ctx))
-            _run_node(ctx, g, grads, tracers, anomaly)
+            _run_node(ctx, g, grads, tracers, anomaly, arrays)
             if not retain_graph:
                 ctx._free()
     finally:
         _state.grad_enabled = previous_mode
-    return results if inputs is not None else None
+    if inputs is None:
+        return None
+    if arrays:  # gradients as Tensors, none sharing its array with another
+        seen: set[int] = set()
+        for k, g in enumerate(results):
+            if g is not None:
+                if id(g) in seen:
+                    g = g.copy()
+                seen.add(id(g))
+                results[k] = TensorCls._wrap(g)
+    return results
 
 
-def _owned(g: Tensor, create_graph: bool) -> Tensor:
-    """``g`` as a gradient its leaf may own: never a buffer that anything else can see.
+def _owned_array(g: np.ndarray) -> np.ndarray:
+    """``g`` as a gradient array its leaf may own: never a buffer that anything else can see.
 
-    With ``create_graph`` the copy is a recorded ``clone`` (the gradient stays differentiable).
-    Otherwise the gradient is taken as it is when nothing else refers to it or its array (the
-    usual case: a fresh product such as δ aᵀ that only this backward pass holds), and copied
-    when something might (the incoming gradient passed through by an add, a hook that kept it,
-    a view of another array).  This is how PyTorch accumulates too.  Measured: cloning the four
-    gradients of the book's network cost about 8 µs of a 120 µs training step at m = 10.
+    The gradient is taken as it is when nothing else refers to it (the usual case: a fresh
+    product such as δ aᵀ that only this backward pass holds), and copied when something might
+    (the incoming gradient passed through by an add to two inputs, a hook that kept it, a view
+    of another array, the user's seed).  CPython's reference counts tell which; this is how
+    PyTorch decides too.  Measured: copying the four gradients of the book's network cost about
+    8 µs of a 120 µs training step at m = 10.  (Under ``create_graph`` the copy is a recorded
+    ``clone``, so the gradient stays differentiable.)
     """
-    if create_graph:
-        return g.clone()
-    if not g.requires_grad and g.data.base is None and _ref_counts(g) == _SOLE_OWNER_REFS:
+    if g.base is None and _ref_count(g) == _SOLE_OWNER_REFS:
         return g
-    return _Tensor._wrap(g.data.copy())
+    return g.copy()
 
 
-def _ref_counts(g: Tensor) -> tuple[int, int]:
-    """References to ``g``'s array and to ``g`` itself (CPython's ``sys.getrefcount``)."""
-    return sys.getrefcount(g.data), sys.getrefcount(g)
+def _ref_count(g: np.ndarray) -> int:
+    """References to ``g`` (CPython's ``sys.getrefcount``)."""
+    return sys.getrefcount(g)
 
 
-def _probe_sole_owner_refs() -> tuple[int, int]:
-    """The counts :func:`_owned` sees for a gradient that nothing else refers to.
+def _probe_sole_owner_refs() -> int:
+    """The count :func:`_owned_array` sees for a gradient that nothing else refers to.
 
     NOTE: how many of the caller's own references CPython counts differs between versions, so
-    this measures it with the same call nesting as ``backward`` -> ``_owned`` -> ``_ref_counts``
-    instead of assuming a number.  If the nesting ever differs, the counts cannot match and
-    gradients are copied (slower, never wrong).
+    this measures it with the same call nesting as ``backward`` -> ``_owned_array`` ->
+    ``_ref_count`` instead of assuming a number.  If the nesting ever differs, the counts cannot
+    match and gradients are copied (slower, never wrong).
     """
-    g = _Tensor._wrap(np.zeros(1))
+    g = np.zeros(1)
     return _probe_owned(g)
 
 
-def _probe_owned(g: Tensor) -> tuple[int, int]:
-    return _ref_counts(g)
+def _probe_owned(g: np.ndarray) -> int:
+    return _ref_count(g)
 
 
-_SOLE_OWNER_REFS: tuple[int, int] = (-1, -1)  # set by _bind_tensor_class
+_SOLE_OWNER_REFS = -1  # set by _bind_tensor_class
 
 
 def _run_node(
     ctx: Context,
-    g: Tensor,
-    grads: dict[int, Tensor],
+    g: Any,
+    grads: dict[int, Any],
     tracers: list[trace],
     anomaly: bool,
+    arrays: bool,
 ) -> None:
-    """Call one op's backward and pass each input its share of the gradient."""
-    out = _checked_backward(ctx, g) if anomaly else ctx.fn.backward(ctx, g)
+    """Call one op's backward and pass each input its share of the gradient.
+
+    With ``arrays`` the gradients in ``grads`` are NumPy arrays: an op whose backward works on
+    arrays gets them as they are; any other gets Tensors, and its results are unwrapped.
+    """
+    TensorCls = _Tensor
+    fn = ctx.fn
+    if arrays and fn.array_backward:
+        ctx._arrays = True
+        out = fn.backward(ctx, g)
+    else:
+        ctx._arrays = False
+        gt = TensorCls._wrap(g) if arrays else g
+        out = _checked_backward(ctx, gt) if anomaly else fn.backward(ctx, gt)
     if type(out) is not tuple:
         out = (out,)
     inputs = ctx.inputs
@@ -627,9 +701,8 @@ def _run_node(
             f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
             f"{len(inputs)} positional argument(s); return one per argument (None where unused)"
         )
-    TensorCls = _Tensor
     needs = ctx.needs_input_grad
-    passed: list[Tensor | None] = []  # for the tracers
+    passed: list[Any] = []  # for the tracers
     for i, inp in enumerate(inputs):
         gi = out[i]
         if gi is None or not needs[i]:
@@ -637,13 +710,17 @@ def _run_node(
                 passed.append(None)
             continue
         assert inp is not None  # needs_input_grad is True only for Tensor inputs
-        if not isinstance(gi, TensorCls):
-            gi = TensorCls(gi, dtype=inp.dtype)
         # NOTE: .data.shape rather than the .shape property: this loop runs for every edge.
-        if gi.data.shape != inp.data.shape:
-            gi = _sum_to_shape(gi, inp.data.shape, ctx, i)
-        if gi.data.dtype != inp.data.dtype:
-            gi = gi.astype(inp.data.dtype)
+        data = inp.data
+        if arrays:
+            if type(gi) is not np.ndarray:  # a Tensor, a NumPy scalar (0-d results), a number
+                gi = gi.data if isinstance(gi, TensorCls) else np.asarray(gi)
+        elif not isinstance(gi, TensorCls):
+            gi = TensorCls(gi, dtype=data.dtype)
+        if gi.shape != data.shape:
+            gi = _sum_to_shape(gi, data.shape, ctx, i)
+        if gi.dtype != data.dtype:
+            gi = gi.astype(data.dtype)
         if anomaly and not np.isfinite(gi.data).all():
             raise AnomalyError(
                 f"{ctx.name}.backward produced a non-finite gradient for input {i} "
@@ -659,11 +736,15 @@ def _run_node(
         tr._record(ctx, g, passed)
 
 
-def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
-    """Call ``t``'s hooks in registration order; a hook may return a replacement gradient."""
+def _run_hooks(t: Tensor, g: Any, arrays: bool) -> Any:
+    """Call ``t``'s hooks in registration order; a hook may return a replacement gradient.
+
+    Hooks always see Tensors; with ``arrays`` the result is handed back as an array.
+    """
     TensorCls = _Tensor
+    gt = TensorCls._wrap(g) if arrays else g
     for hook in list(t._hooks.values()):  # type: ignore[union-attr]  # a hook may remove itself
-        replaced = hook(g)
+        replaced = hook(gt)
         if replaced is None:
             continue
         new = replaced if isinstance(replaced, TensorCls) else TensorCls(replaced, dtype=t.dtype)
@@ -672,8 +753,8 @@ def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
                 f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                 f"{new.shape} for a tensor of shape {t.shape}; a hook must keep the shape"
             )
-        g = new if new.dtype == t.dtype else new.astype(t.dtype)
-    return g
+        gt = new if new.dtype == t.dtype else new.astype(t.dtype)
+    return gt.data if arrays else gt
 
 
 def grad(
@@ -791,14 +872,15 @@ class trace:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def _record(self, ctx: Context, g: Tensor, passed: list[Tensor | None]) -> None:
+    def _record(self, ctx: Context, g: Any, passed: list[Any]) -> None:
+        # The gradients are arrays or Tensors (see backward); np.asarray reads both.
         step = TraceStep(
             len(self.steps),
             ctx.name,
             g.shape,
-            float(np.linalg.norm(g.data)),
+            float(np.linalg.norm(np.asarray(g))),
             [None if t is None else t.shape for t in ctx.inputs],
-            [None if p is None else float(np.linalg.norm(p.data)) for p in passed],
+            [None if p is None else float(np.linalg.norm(np.asarray(p))) for p in passed],
         )
         self.steps.append(step)
         if self._file is not None:

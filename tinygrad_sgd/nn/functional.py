@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function
+from ..ops import LogSoftmax, Sigmoid, Softmax
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -184,6 +185,8 @@ class QuadraticCost(Function):
     this is the cost of the book's main experiment and it runs once per mini-batch.
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, y: np.ndarray, scale: float) -> np.ndarray:
         d = a - y
@@ -214,6 +217,8 @@ class SoftmaxCrossEntropy(Function):
     rounded value, so that is not reported even under ``np.errstate(all="raise")``.
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(
         ctx: Context,
@@ -242,7 +247,7 @@ class SoftmaxCrossEntropy(Function):
         gz = gy = None
         with np.errstate(under="ignore"):
             if need_z:
-                s = z.softmax(-1)
+                s = Softmax.call(z, -1)
                 if ctx.idx is not None:
                     onehot = np.zeros(z.shape, dtype=z.dtype)
                     onehot[np.arange(z.shape[0]), ctx.idx] = 1
@@ -250,7 +255,7 @@ class SoftmaxCrossEntropy(Function):
                 else:
                     gz = gcol * (s * y.sum(axis=-1, keepdims=True) - y)
             if need_y:
-                gy = -(gcol * z.log_softmax(-1))
+                gy = -(gcol * LogSoftmax.call(z, -1))
         return gz, gy, None, None
 
 
@@ -265,6 +270,8 @@ class SigmoidBinaryCrossEntropy(Function):
     NOTE: softplus(z) = max(z, 0) + ln(1 + e^(−|z|)) only exponentiates −|z| ≤ 0: finite for every
     finite z; e^(−|z|) may underflow to 0 (the correctly rounded value, not reported).
     """
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, z: np.ndarray, y: np.ndarray, scale: float | None) -> np.ndarray:
@@ -281,7 +288,7 @@ class SigmoidBinaryCrossEntropy(Function):
         gz = gy = None
         if ctx.needs_input_grad[0]:
             with np.errstate(under="ignore"):
-                gz = gfull * (z.sigmoid() - y)
+                gz = gfull * (Sigmoid.call(z) - y)
         if ctx.needs_input_grad[1]:
             gy = -(gfull * z)
         return gz, gy, None

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..tensor import Tensor
-from .linalg import MatMul
+from .reduce import Sum
 
 
 class Linear(Function):
@@ -33,6 +33,8 @@ class Linear(Function):
     forward + backward 65 -> 32 µs.
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
         ctx.save_for_backward(x, w)
@@ -48,18 +50,16 @@ class Linear(Function):
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        # NOTE: MatMul.apply rather than `@`: the shapes are known to align, so the operator's
-        # checks are skipped (this runs once per layer per training step).
-        gx = MatMul.apply(g, w) if need_x else None
+        gx = g @ w if need_x else None
         gw = gb = None
         if need_w or need_b:
             # Every leading axis is a batch axis: view G as rows (one per example).
             rows = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
             if need_w:
                 xrows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-                gw = MatMul.apply(rows.T, xrows)
+                gw = rows.T @ xrows
             if need_b:
-                gb = rows._sum_axes((0,), False)
+                gb = Sum.call(rows, (0,), False)
         return gx, gw, gb
 
 

@@ -26,6 +26,8 @@ class MatMul(Function):
     ∂C/∂A = G Bᵀ, ∂C/∂B = Aᵀ G (summed over broadcast batch axes by the engine).
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a, b)

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..autograd import Context, Function
 from ..tensor import Tensor
+from .elementwise import Exp
+from .shape import BroadcastTo
 
 
 def normalize_axis(axis: int | Sequence[int] | None, ndim: int, single: bool = False) -> Any:
@@ -75,6 +77,8 @@ _add_reduce: Any = np.add.reduce  # (typed Any: NumPy's stubs want keepdims as a
 class Sum(Function):
     """z = Σ_{axis} x.   ∂z/∂x_i = 1 for every summed element: g is broadcast back."""
 
+    array_backward = True
+
     @staticmethod
     def forward(
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
@@ -85,20 +89,22 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
-        return _restore(g, ctx.shape, ctx.axis).broadcast_to(ctx.shape), None, None
+        return BroadcastTo.call(_restore(g, ctx.shape, ctx.axis), ctx.shape), None, None
 
 
 def _extremum_backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
     """∂z/∂x_i = [x_i = z] / #{j : x_j = z}: ties share the gradient equally."""
     x, out = ctx.saved_tensors
-    out_kd = out.data.reshape(keepdims_shape(x.shape, ctx.axis))
-    hit = x.data == out_kd
+    out_kd = np.asarray(out).reshape(keepdims_shape(x.shape, ctx.axis))
+    hit = np.asarray(x) == out_kd
     share = hit / np.sum(hit, axis=ctx.axis, keepdims=True)
     return _restore(g, x.shape, ctx.axis) * share.astype(x.dtype), None, None
 
 
 class Max(Function):
     """z = max_{axis} x.   ∂z/∂x_i = 1/k for the k elements equal to the maximum, else 0."""
+
+    array_backward = True
 
     @staticmethod
     def forward(
@@ -116,6 +122,8 @@ class Max(Function):
 
 class Min(Function):
     """z = min_{axis} x.   ∂z/∂x_i = 1/k for the k elements equal to the minimum, else 0."""
+
+    array_backward = True
 
     @staticmethod
     def forward(
@@ -143,6 +151,8 @@ class LogSumExp(Function):
     NOTE: computed as m + ln Σ e^(x_i − m) with m = max x, so no exponent is positive.
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
@@ -159,7 +169,7 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
         x, out = ctx.saved_tensors
-        softmax = (x - _restore(out, x.shape, ctx.axis)).exp()
+        softmax = Exp.call(x - _restore(out, x.shape, ctx.axis))
         return _restore(g, x.shape, ctx.axis) * softmax, None, None
 
 
@@ -168,6 +178,8 @@ class Softmax(Function):
 
     NOTE: the maximum is subtracted first (softmax is shift-invariant), so nothing overflows.
     """
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
@@ -187,6 +199,8 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y_i = x_i − ln Σ_j e^(x_j) along one axis.   ∂C/∂x = g − e^y Σ_j g_j."""
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
         shifted = x - _shifted_max(x, axis)
@@ -199,4 +213,4 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
         (y,) = ctx.saved_tensors
-        return g - y.exp() * g.sum(axis=ctx.axis, keepdims=True), None
+        return g - Exp.call(y) * g.sum(axis=ctx.axis, keepdims=True), None

@@ -17,6 +17,8 @@ from ..tensor import Tensor
 class Reshape(Function):
     """z = x with a new shape (same elements, same order).   ∂C/∂x = reshape(g, x.shape)."""
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         ctx.shape = x.shape
@@ -35,6 +37,8 @@ class Reshape(Function):
 
 class Transpose(Function):
     """z = x with its axes permuted (reversed when ``axes`` is None).   ∂C/∂x = g permuted back."""
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axes: tuple[int, ...] | None) -> np.ndarray:
@@ -57,6 +61,8 @@ class BroadcastTo(Function):
     ∂C/∂x = g summed over the repeated axes, which is exactly the engine's un-broadcasting, so
     this backward only passes g on.
     """
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -100,6 +106,8 @@ class GetItem(Function):
     receives the sum of its k gradients.
     """
 
+    array_backward = True
+
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, index: Any) -> np.ndarray:
         ctx.shape, ctx.index = x.shape, index
@@ -107,7 +115,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
-        return ScatterAdd.apply(g, ctx.index, ctx.shape), None
+        return ScatterAdd.call(g, ctx.index, ctx.shape), None
 
 
 class ScatterAdd(Function):
@@ -115,6 +123,8 @@ class ScatterAdd(Function):
 
     ∂C/∂g = (∂C/∂z)[index].
     """
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -128,11 +138,13 @@ class ScatterAdd(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
-        return GetItem.apply(g, ctx.index), None, None
+        return GetItem.call(g, ctx.index), None, None
 
 
 class Concatenate(Function):
     """z = [x₁, x₂, …] joined along ``axis``.   ∂C/∂x_k = the slice of g that x_k filled."""
+
+    array_backward = True
 
     @staticmethod
     def forward(ctx: Context, *xs: np.ndarray, axis: int) -> np.ndarray:
