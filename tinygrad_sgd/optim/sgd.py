@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import no_grad
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
@@ -97,10 +96,11 @@ class SGD(Optimizer):
                 f"(got momentum={momentum}, dampening={dampening})"
             )
 
-    @no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient, once; return ``closure()`` if given."""
-        loss = self._closure_loss(closure)
+        # NOTE: no Tensor operations here (the arrays are updated directly), so no no_grad()
+        # around it: the decorator cost 1.5 µs of a 13 µs step for the book's four parameters.
+        loss = None if closure is None else self._closure_loss(closure)
         for group in self.param_groups:
             lr = group["lr"]
             momentum = group["momentum"]
@@ -108,30 +108,48 @@ class SGD(Optimizer):
             nesterov = group["nesterov"]
             weight_decay = group["weight_decay"]
             maximize = group["maximize"]
+            plain = not (maximize or weight_decay or momentum)  # the book's rule: p ← p − η g
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                d = p.grad.data  # read only: every step below allocates or writes elsewhere
-                if d.shape != p.data.shape:
+                d = grad.data  # read only: every step below allocates or writes elsewhere
+                data = p.data
+                if d.shape != data.shape:
                     raise RuntimeError(
                         f"SGD: a parameter of shape {p.shape} has a gradient of shape {d.shape}"
                     )
-                if maximize:
-                    d = -d
-                if weight_decay != 0:
-                    d = d + weight_decay * p.data
-                if momentum != 0:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = np.array(d, dtype=p.dtype, copy=True)
-                        state["momentum_buffer"] = buf
-                    else:
-                        buf *= momentum
-                        buf += (1 - dampening) * d
-                    d = d + momentum * buf if nesterov else buf
-                if p.data.flags.writeable:
-                    p.data -= lr * d
+                if not plain:
+                    d = self._direction(p, d, momentum, dampening, nesterov, weight_decay, maximize)
+                if data.flags.writeable:
+                    data -= lr * d
                 else:  # saved by a live graph (retain_graph=True): see Tensor._overwrite
-                    p._overwrite(p.data - lr * d)
+                    p._overwrite(data - lr * d)
         return loss
+
+    def _direction(
+        self,
+        p: Any,
+        d: np.ndarray,
+        momentum: float,
+        dampening: float,
+        nesterov: bool,
+        weight_decay: float,
+        maximize: bool,
+    ) -> np.ndarray:
+        """d in p ← p − η d: the gradient with weight decay and momentum applied."""
+        if maximize:
+            d = -d
+        if weight_decay != 0:
+            d = d + weight_decay * p.data
+        if momentum != 0:
+            state = self.state.setdefault(p, {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = np.array(d, dtype=p.dtype, copy=True)
+                state["momentum_buffer"] = buf
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        return d

@@ -1,0 +1,133 @@
+"""Backward formulas on arrays: what an op's backward receives, and that one formula serves both
+kinds of backward pass (see ``Function`` in autograd.py)."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import tinygrad_sgd as tg
+from tinygrad_sgd import Tensor, ops
+from tinygrad_sgd.autograd import Function, grad
+from tinygrad_sgd.nn import functional
+
+
+def _probe(array_backward: bool) -> tuple[type[Function], list[tuple[type, type, type]]]:
+    """y = x² · w with a backward that records the types it was given."""
+    seen: list[tuple[type, type, type]] = []
+
+    class Probe(Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x * x * w
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            seen.append((type(g), type(x), type(w)))
+            return g * 2 * x * w, g * x * x
+
+    Probe.array_backward = array_backward
+    return Probe, seen
+
+
+def test_array_backward_receives_arrays_in_an_ordinary_backward() -> None:
+    Probe, seen = _probe(True)
+    x = Tensor([1.5, -2.0], requires_grad=True)
+    w = Tensor([3.0, 0.5], requires_grad=True)
+    Probe.apply(x, w).backward(np.array([1.0, 2.0]))
+    assert seen == [(np.ndarray, np.ndarray, np.ndarray)]
+    np.testing.assert_allclose(x.grad.data, [1.0 * 2 * 1.5 * 3.0, 2.0 * 2 * -2.0 * 0.5])
+    np.testing.assert_allclose(w.grad.data, [1.5**2, 2.0 * 4.0])
+    assert type(x.grad) is Tensor and x.grad.dtype == x.dtype
+
+
+def test_the_same_formula_receives_tensors_under_create_graph() -> None:
+    Probe, seen = _probe(True)
+    x = Tensor([1.5, -2.0], requires_grad=True)
+    w = Tensor([3.0, 0.5], requires_grad=True)
+    (gx,) = grad(Probe.apply(x, w).sum(), x, create_graph=True)
+    assert seen == [(Tensor, Tensor, Tensor)]
+    # d/dx Σ 2 x w = 2 w: the formula was recorded, so it can be differentiated again
+    (gxx,) = grad(gx.sum(), x)
+    np.testing.assert_allclose(gxx.data, 2 * w.data)
+
+
+def test_detect_anomaly_runs_the_formula_on_tensors() -> None:
+    Probe, seen = _probe(True)
+    x = Tensor([1.5], requires_grad=True)
+    w = Tensor([3.0], requires_grad=True)
+    with tg.detect_anomaly():
+        Probe.apply(x, w).sum().backward()
+    assert seen == [(Tensor, Tensor, Tensor)]
+
+
+def test_a_function_that_does_not_declare_it_always_receives_tensors() -> None:
+    Probe, seen = _probe(False)
+    x = Tensor([1.5], requires_grad=True)
+    w = Tensor([3.0], requires_grad=True)
+    Probe.apply(x, w).sum().backward()
+    assert seen == [(Tensor, Tensor, Tensor)]
+    np.testing.assert_allclose(x.grad.data, [9.0])
+
+
+def test_numbers_and_numpy_scalars_returned_on_arrays_become_gradients_of_the_input_dtype() -> None:
+    class Halve(Function):
+        array_backward = True
+
+        @staticmethod
+        def forward(ctx, x):
+            return x / 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 0.5  # on a 0-d array NumPy returns a scalar, not an array
+
+    x = Tensor(np.float32(3.0), requires_grad=True)
+    Halve.apply(x).backward()
+    assert isinstance(x.grad.data, np.ndarray) and x.grad.shape == () and x.grad.dtype == np.float32
+    assert x.grad.item() == 0.5
+
+
+def test_call_runs_forward_on_arrays_and_records_on_tensors() -> None:
+    a = np.array([0.25, 0.5])
+    raw = ops.SigmoidSlope.call(a)
+    assert type(raw) is np.ndarray
+    np.testing.assert_array_equal(raw, a * (1 - a))
+    t = Tensor(a, requires_grad=True)
+    rec = ops.SigmoidSlope.call(t)
+    assert isinstance(rec, Tensor) and rec.grad_fn is not None
+    rec.sum().backward()
+    np.testing.assert_allclose(t.grad.data, 1 - 2 * a)
+    with pytest.raises(ValueError, match="reshape"):  # forward's own checks still apply
+        ops.Reshape.call(np.zeros(6), (4,))
+
+
+def test_hooks_see_tensors_while_gradients_travel_as_arrays() -> None:
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x.sigmoid()
+    seen = []
+    y.register_hook(lambda g: seen.append(type(g)) or g * 2)
+    y.sum().backward()
+    assert seen == [Tensor]
+    s = 1 / (1 + np.exp(-x.data))
+    np.testing.assert_allclose(x.grad.data, 2 * s * (1 - s))
+
+
+def _builtin_functions() -> list[type[Function]]:
+    found = []
+    for module in (ops.elementwise, ops.reduce, ops.shape, ops.linalg, ops.fused, functional):
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, Function) and obj is not Function and obj.__module__ == module.__name__:
+                found.append(obj)
+    return found
+
+
+def test_every_builtin_op_runs_its_backward_on_arrays() -> None:
+    functions = _builtin_functions()
+    assert len(functions) >= 40  # the discovery itself works
+    missing = [f.__name__ for f in functions if not f.array_backward]
+    assert missing == []
