@@ -121,7 +121,11 @@ def _builtin_functions() -> list[type[Function]]:
     found = []
     for module in (ops.elementwise, ops.reduce, ops.shape, ops.linalg, ops.fused, functional):
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, Function) and obj is not Function and obj.__module__ == module.__name__:
+            if (
+                issubclass(obj, Function)
+                and obj is not Function
+                and obj.__module__ == module.__name__
+            ):
                 found.append(obj)
     return found
 
