@@ -426,13 +426,21 @@ class Function:
         ctx = Context()
         requires_grad = False
         arrays = []
+        inputs: list[Tensor | None] = []
+        needs = []
         for a in args:
             if isinstance(a, TensorCls):
                 arrays.append(a.data)
+                inputs.append(a)
                 if a.requires_grad:
                     requires_grad = True
+                    needs.append(True)
+                else:
+                    needs.append(False)
             else:
                 arrays.append(a)
+                inputs.append(None)
+                needs.append(False)
         raw = cls.forward(ctx, *arrays, **kwargs)
         data = raw if isinstance(raw, np.ndarray) else np.asarray(raw)
         if data is not raw and ctx._saved:
@@ -445,15 +453,6 @@ class Function:
         if not (requires_grad and state.grad_enabled and data.dtype.kind == "f"):
             return TensorCls._wrap(data)
         ctx.fn = cls
-        inputs = []
-        needs = []
-        for a in args:
-            if isinstance(a, TensorCls):
-                inputs.append(a)
-                needs.append(a.requires_grad)
-            else:
-                inputs.append(None)
-                needs.append(False)
         ctx.inputs = tuple(inputs)
         ctx.needs_input_grad = tuple(needs)
         out = TensorCls._wrap(data, True, ctx)
@@ -479,24 +478,26 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     post: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
+    push, pop, finish, see = stack.append, stack.pop, post.append, seen.add
     while stack:
-        t, expanded = stack.pop()
+        t, expanded = pop()
         if expanded:
-            post.append(t)
+            finish(t)
             continue
-        if id(t) in seen:
+        key = id(t)
+        if key in seen:
             continue
-        seen.add(id(t))
+        see(key)
         ctx = t._ctx
         if ctx is None:  # a leaf has no inputs: it is finished as soon as it is reached
-            post.append(t)
+            finish(t)
             continue
-        stack.append((t, True))
+        push((t, True))
         if ctx._freed:
             raise RuntimeError(_freed_message(ctx))
         for inp in reversed(ctx.inputs):
             if inp is not None and inp.requires_grad and id(inp) not in seen:
-                stack.append((inp, False))
+                push((inp, False))
     post.reverse()
     return post
 

@@ -111,7 +111,7 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
             raise TypeError(
                 f"{fn}: target must be numbers (Tensor, ndarray or list), got dtype {arr.dtype}"
             )
-        t = Tensor._wrap(arr.astype(like.dtype))
+        t = Tensor._wrap(arr.astype(like.dtype, copy=False))  # read only: no copy needed
     if t.shape != like.shape:
         raise ValueError(
             f"{fn}: target shape {t.shape} does not match the output shape {like.shape} "
@@ -197,7 +197,8 @@ class QuadraticCost(Function):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         a, y = ctx.saved_tensors
-        ga = (a - y) * (g * ctx.scale)
+        ga = a - y
+        ga *= g * ctx.scale  # in place on arrays (ga is fresh); recorded on Tensors (see Sigmoid)
         return ga, (-ga if ctx.needs_input_grad[1] else None), None
 
 
