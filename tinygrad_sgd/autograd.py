@@ -46,6 +46,7 @@ __all__ = [
     "AnomalyError",
     "Context",
     "Function",
+    "Grad",
     "backward",
     "detect_anomaly",
     "enable_grad",
@@ -54,6 +55,11 @@ __all__ = [
     "no_grad",
     "trace",
 ]
+
+#: What a backward formula handles (``grad_output``, the saved values, the gradients it returns):
+#: NumPy arrays in an ordinary backward pass, Tensors under ``create_graph`` (see
+#: :class:`Function`).  Typed ``Any``: the formulas use only what the two share.
+Grad = Any
 
 # The Tensor class, bound by tensor.py when it is imported (the engine sits below the tensor layer,
 # so it may not import it at module level).
@@ -368,7 +374,8 @@ class Function:
 
     * ``forward`` receives each Tensor argument as its NumPy array and every other argument
       (numbers, axes, shapes, keyword arguments) unchanged; it returns one array.
-    * ``backward`` receives ``grad_output`` as a Tensor of the output's shape and returns one value
+    * ``backward`` receives ``grad_output`` as a Tensor of the output's shape (an array, for an
+      op that declares ``array_backward``, see below) and returns one value
       per *positional* argument of ``forward`` (a tuple when there are several): a Tensor, an array,
       or ``None`` (no gradient, e.g. for non-Tensor arguments or when
       ``ctx.needs_input_grad[i]`` is False).  Write it with Tensor operations on
@@ -386,7 +393,9 @@ class Function:
     costs in NumPy, with no Tensors or graph bookkeeping; under ``create_graph=True`` (and under
     ``detect_anomaly``, which checks each step) the same formula receives Tensors and is
     recorded.  One formula serves both: there is never a second copy of a derivative.  The
-    Cube above qualifies (``grad_output * 3 * x ** 2`` means the same for both).
+    Cube above qualifies (``grad_output * 3 * x ** 2`` means the same for both).  Never write
+    into ``grad_output`` or a saved array; ``s *= g`` on a value the formula just made is fine
+    (in place on an array, and a recorded ``s = s * g`` on a Tensor, which has no in-place ops).
     """
 
     #: True when ``backward`` works on NumPy arrays as well as on Tensors (see above).
@@ -409,7 +418,7 @@ class Function:
         return cls.forward(Context(), *args, **kwargs)
 
     @staticmethod
-    def backward(ctx: Context, grad_output: Tensor) -> Any:
+    def backward(ctx: Context, grad_output: Grad) -> Any:
         raise NotImplementedError("backward is not implemented")
 
     @classmethod
@@ -502,10 +511,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return post
 
 
+_add_reduce: Any = np.add.reduce  # (typed Any: NumPy's stubs want keepdims as a literal)
+
+
 def _sum_axes(g: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     """Σ over ``axes`` of an array (plain NumPy) or of a Tensor (a recorded Sum)."""
     if isinstance(g, np.ndarray):
-        return np.asarray(np.add.reduce(g, axis=axes, keepdims=keepdims))
+        return np.asarray(_add_reduce(g, axis=axes, keepdims=keepdims))
     return g._sum_axes(axes, keepdims)
 
 

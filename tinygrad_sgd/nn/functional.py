@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function
+from ..autograd import Context, Function, Grad
 from ..ops import LogSoftmax, Sigmoid, Softmax
 from ..tensor import Tensor, where
 
@@ -195,7 +195,7 @@ class QuadraticCost(Function):
         return np.asarray(0.5 * scale * np.vdot(d, d), dtype=np.result_type(a, y))
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:
         a, y = ctx.saved_tensors
         ga = a - y
         ga *= g * ctx.scale  # in place on arrays (ga is fresh); recorded on Tensors (see Sigmoid)
@@ -241,7 +241,7 @@ class SoftmaxCrossEntropy(Function):
         return _reduced(per, scale, z.dtype)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None, None]:
         z, y = ctx.saved_tensors
         need_z, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         gcol = g * ctx.scale if ctx.scale is not None else g.reshape(g.shape + (1,))
@@ -283,7 +283,7 @@ class SigmoidBinaryCrossEntropy(Function):
         return _reduced(softplus - y * z, scale, z.dtype)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:
         z, y = ctx.saved_tensors
         gfull = g * ctx.scale if ctx.scale is not None else g
         gz = gy = None

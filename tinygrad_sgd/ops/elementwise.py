@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function
-from ..tensor import Tensor
+from ..autograd import Context, Function, Grad
 
 
 class Add(Function):
@@ -32,7 +31,7 @@ class Add(Function):
         return a + b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, Grad]:
         return g, g
 
 
@@ -46,7 +45,7 @@ class Sub(Function):
         return a - b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, Grad | None]:
         return g, (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -60,7 +59,7 @@ class Neg(Function):
         return -x
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         return -g
 
 
@@ -75,7 +74,7 @@ class Mul(Function):
         return a * b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         return (g * b if need_a else None), (g * a if need_b else None)
@@ -93,7 +92,7 @@ class Div(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None]:
         b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         ga = g / b if need_a else None
@@ -113,7 +112,7 @@ class PowScalar(Function):
         return x**p
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         (x,) = ctx.saved_tensors
         p = ctx.p
         if p == 1:
@@ -135,7 +134,7 @@ class Pow(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None]:
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         ga = g * b * a ** (b - 1) if need_a else None
@@ -156,7 +155,7 @@ class Exp(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (out,) = ctx.saved_tensors
         return g * out
 
@@ -172,7 +171,7 @@ class Log(Function):
         return np.log(x)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return g / x
 
@@ -189,7 +188,7 @@ class Sqrt(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (out,) = ctx.saved_tensors
         return g * 0.5 / out
 
@@ -205,7 +204,7 @@ class Abs(Function):
         return np.abs(x)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return g * np.sign(np.asarray(x))
 
@@ -221,7 +220,7 @@ class Sin(Function):
         return np.sin(x)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return g * Cos.call(x)
 
@@ -237,7 +236,7 @@ class Cos(Function):
         return np.cos(x)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return -g * Sin.call(x)
 
@@ -254,7 +253,7 @@ class Tanh(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (out,) = ctx.saved_tensors
         return g * (1 - out * out)
 
@@ -311,7 +310,7 @@ class Sigmoid(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (out,) = ctx.saved_tensors
         slope = SigmoidSlope.call(out)  # a(1 − a): a fresh array, or a recorded Tensor
         # NOTE: on arrays this multiplies in place (slope is ours, and g has its shape), saving
@@ -339,7 +338,7 @@ class SigmoidSlope(Function):
         return s
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (a,) = ctx.saved_tensors
         return g * (1 - 2 * a)
 
@@ -355,7 +354,7 @@ class Relu(Function):
         return np.maximum(x, 0)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return g * (np.asarray(x) > 0)
 
@@ -378,7 +377,7 @@ class LeakyRelu(Function):
         return np.where(x > 0, x, x * slope)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         (x,) = ctx.saved_tensors
         return g * np.where(np.asarray(x) > 0, 1, ctx.slope).astype(x.dtype), None
 
@@ -399,7 +398,7 @@ class Softplus(Function):
         return z.astype(x.dtype, copy=False) if x.dtype.kind == "f" else z  # ints: float, as NumPy
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         (x,) = ctx.saved_tensors
         return g * Sigmoid.call(x)
 
@@ -424,7 +423,7 @@ class Clip(Function):
         return z.astype(x.dtype, copy=False) if x.dtype.kind == "f" else z  # ints: as NumPy
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         (x,) = ctx.saved_tensors
         inside = np.ones(x.shape, dtype=bool)
         if ctx.lo is not None:
@@ -450,7 +449,7 @@ class Maximum(Function):
         return np.maximum(a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors
         share = _tie_share(np.asarray(a), np.asarray(b), g.dtype)
         return g * share, g * (1 - share)
@@ -467,7 +466,7 @@ class Minimum(Function):
         return np.minimum(a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, Grad]:
         a, b = ctx.saved_tensors
         share = _tie_share(np.asarray(b), np.asarray(a), g.dtype)
         return g * share, g * (1 - share)
@@ -484,7 +483,7 @@ class Where(Function):
         return np.where(cond, a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[None, Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[None, Grad | None, Grad | None]:
         cond = ctx.cond
         _, need_a, need_b = ctx.needs_input_grad
         return None, (g * cond if need_a else None), (g * ~cond if need_b else None)
@@ -501,7 +500,7 @@ class Cast(Function):
         return x.astype(dtype)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         return g.astype(ctx.dtype), None
 
 
@@ -515,5 +514,5 @@ class Clone(Function):
         return x.copy()
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> Tensor:
+    def backward(ctx: Context, g: Grad) -> Grad:
         return g

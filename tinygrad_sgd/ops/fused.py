@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function
+from ..autograd import Context, Function, Grad
 from ..tensor import Tensor
 from .reduce import Sum
 
@@ -47,7 +47,7 @@ class Linear(Function):
         return z + b  # NumPy's promotion decides the dtype, as for x @ W.T + b
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, Grad | None]:
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = g @ w if need_x else None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Context, Function
+from ..autograd import Context, Function, Grad
 from ..tensor import Tensor
 
 
-def _swap(t: Tensor) -> Tensor:
+def _swap(t: Grad) -> Grad:
     """Transpose the last two axes (the matrix transpose of a batch of matrices)."""
     axes = list(range(t.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
@@ -34,7 +34,7 @@ class MatMul(Function):
         return np.matmul(a, b)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None]:
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         # Put back the axes NumPy removed for 1-D operands, so every product below is a matrix one.

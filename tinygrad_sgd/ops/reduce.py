@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function
-from ..tensor import Tensor
+from ..autograd import Context, Function, Grad
 from .elementwise import Exp
 from .shape import BroadcastTo
 
@@ -65,7 +64,7 @@ def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
 
 
-def _restore(g: Tensor, shape: tuple[int, ...], axis: tuple[int, ...] | None) -> Tensor:
+def _restore(g: Grad, shape: tuple[int, ...], axis: tuple[int, ...] | None) -> Grad:
     """Give a reduction's output gradient back its reduced axes (as length 1)."""
     kd = keepdims_shape(shape, axis)
     return g if g.shape == kd else g.reshape(kd)
@@ -88,11 +87,11 @@ class Sum(Function):
         return _add_reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         return BroadcastTo.call(_restore(g, ctx.shape, ctx.axis), ctx.shape), None, None
 
 
-def _extremum_backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+def _extremum_backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
     """∂z/∂x_i = [x_i = z] / #{j : x_j = z}: ties share the gradient equally."""
     x, out = ctx.saved_tensors
     out_kd = np.asarray(out).reshape(keepdims_shape(x.shape, ctx.axis))
@@ -116,7 +115,7 @@ class Max(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         return _extremum_backward(ctx, g)
 
 
@@ -135,7 +134,7 @@ class Min(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         return _extremum_backward(ctx, g)
 
 
@@ -167,7 +166,7 @@ class LogSumExp(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         x, out = ctx.saved_tensors
         softmax = Exp.call(x - _restore(out, x.shape, ctx.axis))
         return _restore(g, x.shape, ctx.axis) * softmax, None, None
@@ -191,7 +190,7 @@ class Softmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         (s,) = ctx.saved_tensors
         return s * (g - (g * s).sum(axis=ctx.axis, keepdims=True)), None
 
@@ -211,6 +210,6 @@ class LogSoftmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         (y,) = ctx.saved_tensors
         return g - Exp.call(y) * g.sum(axis=ctx.axis, keepdims=True), None

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Context, Function
+from ..autograd import Context, Function, Grad
 from ..tensor import Tensor
 
 
@@ -31,7 +31,7 @@ class Reshape(Function):
             ) from None
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         return g.reshape(ctx.shape), None
 
 
@@ -48,7 +48,7 @@ class Transpose(Function):
         return x.transpose(axes)  # the method: np.transpose adds a 1 µs Python wrapper
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         if ctx.axes is None:
             return g.transpose(), None
         inverse = tuple(int(i) for i in np.argsort([a % g.ndim for a in ctx.axes]))
@@ -69,7 +69,7 @@ class BroadcastTo(Function):
         return np.broadcast_to(x, shape)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         return g, None
 
 
@@ -114,7 +114,7 @@ class GetItem(Function):
         return np.asarray(x[index])
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         return ScatterAdd.call(g, ctx.index, ctx.shape), None
 
 
@@ -137,7 +137,7 @@ class ScatterAdd(Function):
         return out
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor, None, None]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         return GetItem.call(g, ctx.index), None, None
 
 
@@ -153,7 +153,7 @@ class Concatenate(Function):
         return np.concatenate(xs, axis=axis)
 
     @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, ...]:
         lead = (slice(None),) * ctx.axis
         b = ctx.bounds
         return tuple(
