@@ -576,17 +576,21 @@ def backward(
                 f"shape {root.shape}. Pass gradient= (dC/d(this tensor), of shape {root.shape})"
             )
         seed = TensorCls._wrap(np.ones(root.shape, dtype=root.dtype))
+    elif type(gradient) is np.ndarray and gradient.dtype == root.dtype:
+        seed = TensorCls._wrap(
+            gradient
+        )  # no copy: a leaf that receives it copies it (_owned_array)
     else:
-        seed = gradient
-        if not isinstance(seed, TensorCls):
-            seed = TensorCls(gradient, dtype=root.dtype)
-        if seed.shape != root.shape:
-            raise ValueError(
-                f"backward(): gradient has shape {seed.shape} but the tensor has shape "
-                f"{root.shape}; they must be equal"
-            )
-        if seed.dtype != root.dtype:
-            seed = seed.astype(root.dtype)
+        seed = (
+            gradient if isinstance(gradient, TensorCls) else TensorCls(gradient, dtype=root.dtype)
+        )
+    if seed.shape != root.shape:
+        raise ValueError(
+            f"backward(): gradient has shape {seed.shape} but the tensor has shape "
+            f"{root.shape}; they must be equal"
+        )
+    if seed.dtype != root.dtype:
+        seed = seed.astype(root.dtype)
 
     order = _topological_order(root)
     wanted: dict[int, int] = {}
