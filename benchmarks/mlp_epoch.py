@@ -5,6 +5,8 @@ C = 1/2m Σ‖y − a‖² per mini-batch of m and plain SGD w → w − η ∂C
                         nn.functional.quadratic_cost, optim.SGD
 * ``tinygrad_sgd_raw``  the same with Tensor operations written out (x @ W.T + b, .sigmoid(),
                         the cost by hand, a manual update of ``.data``)
+* ``engine_numpy``      the NumPy calls of the ``tinygrad_sgd`` row, replayed without the
+                        engine: the gap between the two rows is the engine's Python
 * ``numpy_floor``       hand-written vectorised NumPy, as fast as we could make it: no framework
                         can beat it, so every other row is reported as a ratio to it
 * ``torch``             PyTorch CPU eager (torch.nn + torch.optim.SGD), when installed
@@ -124,6 +126,71 @@ def numpy_floor(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
                 d1 *= a1
                 W1 -= matmul(d1.T, x)
                 b1 -= add_reduce(d1, axis=0)
+        return [W1, b1, W2, b2]
+
+    return epoch
+
+
+def engine_numpy(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
+    """The NumPy calls that the ``tinygrad_sgd`` row makes in one step, replayed by hand with
+    no engine around them (about 33 calls: the floor's products and sums, plus the stable
+    sigmoid's range check and clamp, the cost's value and the separate update).  The time
+    between this row and ``tinygrad_sgd`` is what the engine's Python costs: recording the
+    nodes, the backward walk, the in-place locks, the modules and the optimizer's loop.  Keep
+    it in step with ops.Sigmoid, ops.fused.Linear, nn.functional.QuadraticCost and optim.SGD.
+    """
+    dt = X.dtype.type
+    lim = dt(-(np.floor(min(np.log(np.finfo(dt).max), -np.log(np.finfo(dt).tiny))) - 1))
+    scale = 1.0 / m
+    add_reduce, matmul, negative, exp, reciprocal = (
+        np.add.reduce,
+        np.matmul,
+        np.negative,
+        np.exp,
+        np.reciprocal,
+    )
+
+    def sigmoid(z: np.ndarray) -> np.ndarray:  # ops.elementwise.stable_sigmoid, fast path
+        if not np.minimum.reduce(z, axis=None) >= lim:
+            raise AssertionError("the benchmark's data stays on the fast path")
+        t = negative(z)
+        np.maximum(t, lim, out=t)
+        exp(t, out=t)
+        t += 1
+        reciprocal(t, out=t)
+        return t
+
+    def epoch() -> Params:
+        W1, b1, W2, b2 = (p.copy() for p in params)
+        buffers = [np.empty_like(p) for p in (W1, b1, W2, b2)]
+        n = X.shape[0]
+        for k in range(0, n - m + 1, m):
+            x = X[k : k + m]
+            y = Y[k : k + m]
+            z1 = matmul(x, W1.T)
+            z1 += b1
+            a1 = sigmoid(z1)
+            z2 = matmul(a1, W2.T)
+            z2 += b2
+            a2 = sigmoid(z2)
+            d = a2 - y
+            np.asarray(0.5 * scale * np.vdot(d, d), dtype=np.result_type(a2, y))  # the cost
+            g = np.ones((), dtype=a2.dtype)
+            ga = a2 - y  # QuadraticCost.backward
+            ga *= g * scale
+            s2 = 1 - a2  # Sigmoid.backward
+            s2 *= a2
+            s2 *= ga
+            gx = s2 @ W2  # Linear.backward
+            grads = [None, None, s2.T @ a1, np.asarray(add_reduce(s2, axis=0))]
+            s1 = 1 - a1
+            s1 *= a1
+            s1 *= gx
+            grads[0] = s1.T @ x
+            grads[1] = np.asarray(add_reduce(s1, axis=0))
+            for p, gp, buf in zip((W1, b1, W2, b2), grads, buffers):  # optim.SGD.step
+                np.multiply(gp, ETA, out=buf, casting="same_kind")
+                p -= buf
         return [W1, b1, W2, b2]
 
     return epoch
@@ -284,6 +351,7 @@ ROWS: dict[str, tuple[str | None, Callable[..., Epoch]]] = {
     "numpy_floor": (None, numpy_floor),
     "tinygrad_sgd": ("tinygrad_sgd.data", tinygrad_nn),
     "tinygrad_sgd_raw": (None, tinygrad_raw),
+    "engine_numpy": (None, engine_numpy),
     "torch": ("torch", torch_eager),
     "mygrad": ("mygrad", mygrad_row),
     "hips_autograd": ("autograd", hips_autograd_row),
