@@ -575,7 +575,9 @@ def backward(
                 f"backward() without a gradient needs a tensor with one element; this one has "
                 f"shape {root.shape}. Pass gradient= (dC/d(this tensor), of shape {root.shape})"
             )
-        seed = TensorCls._wrap(np.ones(root.shape, dtype=root.dtype))
+        one = np.empty(root.shape, dtype=root.dtype)  # (np.ones is a Python wrapper: 0.5 µs)
+        one.fill(1)
+        seed = TensorCls._wrap(one)
     elif type(gradient) is np.ndarray and gradient.dtype == root.dtype:
         seed = TensorCls._wrap(
             gradient
