@@ -579,9 +579,8 @@ def backward(
         one.fill(1)
         seed = TensorCls._wrap(one)
     elif type(gradient) is np.ndarray and gradient.dtype == root.dtype:
-        seed = TensorCls._wrap(
-            gradient
-        )  # no copy: a leaf that receives it copies it (_owned_array)
+        # No copy: a leaf that receives this gradient copies it (see _owned_array).
+        seed = TensorCls._wrap(gradient)
     else:
         seed = (
             gradient if isinstance(gradient, TensorCls) else TensorCls(gradient, dtype=root.dtype)
@@ -729,8 +728,7 @@ def _run_node(
                 passed.append(None)
             continue
         assert inp is not None  # needs_input_grad is True only for Tensor inputs
-        # NOTE: .data.shape rather than the .shape property: this loop runs for every edge.
-        data = inp.data
+        data = inp.data  # NOTE: read once (and no .shape property): this runs for every edge
         if arrays:
             if type(gi) is not np.ndarray:  # a Tensor, a NumPy scalar (0-d results), a number
                 gi = gi.data if isinstance(gi, TensorCls) else np.asarray(gi)
