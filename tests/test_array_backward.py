@@ -135,3 +135,26 @@ def test_every_builtin_op_runs_its_backward_on_arrays() -> None:
     assert len(functions) >= 40  # the discovery itself works
     missing = [f.__name__ for f in functions if not f.array_backward]
     assert missing == []
+
+
+def test_a_retained_gradient_passed_on_unchanged_is_not_shared_with_the_leaf() -> None:
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    a = x + 0.0  # Add passes its gradient array on as it is
+    a.retain_grad()
+    (a * 3.0).sum().backward()
+    assert a.grad is not None and x.grad is not None
+    assert not np.shares_memory(a.grad.data, x.grad.data)
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+    a.grad.data[...] = 0  # the leaf's gradient is its own
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+
+
+def test_grad_returns_unshared_arrays_when_two_inputs_get_the_same_gradient() -> None:
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = Tensor([3.0, 4.0], requires_grad=True)
+    gx, gy = grad((x + y).sum(), [x, y])
+    np.testing.assert_array_equal(gx.data, [1.0, 1.0])
+    np.testing.assert_array_equal(gy.data, [1.0, 1.0])
+    assert not np.shares_memory(gx.data, gy.data)
+    gx.data[0] = 5.0  # writeable arrays of their own, not the read-only broadcast of the sum
+    assert gy.data[0] == 1.0

@@ -638,11 +638,11 @@ def backward(
         _state.grad_enabled = previous_mode
     if inputs is None:
         return None
-    if arrays:  # gradients as Tensors, none sharing its array with another
+    if arrays:  # gradients as Tensors of their own: no views, none sharing an array
         seen: set[int] = set()
         for k, g in enumerate(results):
             if g is not None:
-                if id(g) in seen:
+                if g.base is not None or id(g) in seen:  # e.g. a read-only broadcast of a Sum
                     g = g.copy()
                 seen.add(id(g))
                 results[k] = TensorCls._wrap(g)
