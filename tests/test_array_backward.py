@@ -12,6 +12,8 @@ import tinygrad_sgd as tg
 from tinygrad_sgd import Tensor, ops
 from tinygrad_sgd.autograd import Function, grad
 from tinygrad_sgd.nn import functional
+from tinygrad_sgd.testing.draw import NumpyDraw
+from tinygrad_sgd.testing.op_table import OP_TABLE, OpSpec
 
 
 def _probe(array_backward: bool) -> tuple[type[Function], list[tuple[type, type, type]]]:
@@ -158,3 +160,29 @@ def test_grad_returns_unshared_arrays_when_two_inputs_get_the_same_gradient() ->
     assert not np.shares_memory(gx.data, gy.data)
     gx.data[0] = 5.0  # writeable arrays of their own, not the read-only broadcast of the sum
     assert gy.data[0] == 1.0
+
+
+@pytest.mark.parametrize("spec", OP_TABLE, ids=lambda s: s.name)
+def test_both_kinds_of_backward_give_the_same_gradients(spec: OpSpec) -> None:
+    """The same formula on arrays (an ordinary backward) and on Tensors (create_graph=True)
+    must give the same numbers, for every row of the op table: the array path is not checked
+    against finite differences at second order, and the Tensor path not at first order."""
+    rng = np.random.default_rng(7)
+    for seed in range(5):
+        case = spec.draw_case(NumpyDraw([seed, 1]))
+        ts = [Tensor(a.copy(), requires_grad=True) for a in case.arrays]
+        out = spec.fn(*ts, **case.params)
+        u = rng.standard_normal(out.shape)
+        plain = grad(out, ts, grad_outputs=u, retain_graph=True, allow_unused=True)
+        recorded = grad(out, ts, grad_outputs=u, create_graph=True, allow_unused=True)
+        for k, (p, r) in enumerate(zip(plain, recorded)):
+            assert type(p.data) is np.ndarray and p.dtype == r.dtype and p.shape == r.shape
+            np.testing.assert_array_equal(p.data, r.data, err_msg=f"{spec.name}, input {k}")
+
+
+def test_zero_dimensional_gradients_stay_arrays_through_fan_out_and_accumulation() -> None:
+    x = Tensor(3.0, requires_grad=True)
+    (x * x).backward()  # fan-out: two gradients for x, added (NumPy gives a scalar for 0-d + 0-d)
+    (x * x).backward()  # accumulation into the existing .grad
+    assert type(x.grad.data) is np.ndarray and x.grad.shape == ()
+    assert x.grad.item() == 12.0

@@ -624,7 +624,9 @@ def backward(
                 # Leaf (or retained) gradient: the tensor owns its buffer.
                 if arrays:
                     prev = t.grad
-                    t.grad = TensorCls._wrap(_owned_array(g) if prev is None else prev.data + g)
+                    t.grad = TensorCls._wrap(
+                        _owned_array(g) if prev is None else _add(prev.data, g)
+                    )
                 else:
                     t.grad = g.clone() if t.grad is None else t.grad + g
             if ctx is None:
@@ -647,6 +649,12 @@ def backward(
                 seen.add(id(g))
                 results[k] = TensorCls._wrap(g)
     return results
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a + b as an array (NOTE: NumPy returns a scalar for two 0-d arrays)."""
+    s = a + b
+    return s if type(s) is np.ndarray else np.asarray(s)
 
 
 def _owned_array(g: np.ndarray) -> np.ndarray:
@@ -746,7 +754,9 @@ def _run_node(
         # Accumulate fan-out out of place (no shared buffers).
         key = id(inp)
         prev = grads.get(key)
-        grads[key] = gi if prev is None else prev + gi
+        if prev is not None:
+            gi = _add(prev, gi) if arrays else prev + gi
+        grads[key] = gi
         if tracers:
             passed.append(gi)
     for tr in tracers:
