@@ -186,3 +186,25 @@ def test_zero_dimensional_gradients_stay_arrays_through_fan_out_and_accumulation
     (x * x).backward()  # accumulation into the existing .grad
     assert type(x.grad.data) is np.ndarray and x.grad.shape == ()
     assert x.grad.item() == 12.0
+
+
+def test_a_formula_that_is_not_array_ready_gets_a_clear_error() -> None:
+    class Wrong(Function):
+        array_backward = True  # but the formula calls a Tensor method
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x.cos()
+
+    x = Tensor([0.5], requires_grad=True)
+    with pytest.raises(TypeError, match=r"Wrong\.backward declares array_backward.*cos"):
+        Wrong.apply(x).sum().backward()
+    x.grad = None
+    (gx,) = grad(Wrong.apply(x).sum(), x, create_graph=True)  # on Tensors the formula works
+    np.testing.assert_allclose(gx.data, np.cos(0.5))

@@ -714,7 +714,14 @@ def _run_node(
     fn = ctx.fn
     if arrays and fn.array_backward:
         ctx._arrays = True
-        out = fn.backward(ctx, g)
+        try:
+            out = fn.backward(ctx, g)
+        except AttributeError as e:  # e.g. x.cos() on an array: a Tensor method in the formula
+            raise TypeError(
+                f"{ctx.name}.backward declares array_backward = True but failed on NumPy arrays "
+                f"({e}); use only what arrays and Tensors share (operators, .T, .reshape, .sum, "
+                "np.asarray(v)) and Op.call(...) for other ops, or set array_backward = False"
+            ) from e
     else:
         ctx._arrays = False
         gt = TensorCls._wrap(g) if arrays else g
