@@ -111,7 +111,9 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
             raise TypeError(
                 f"{fn}: target must be numbers (Tensor, ndarray or list), got dtype {arr.dtype}"
             )
-        t = Tensor._wrap(arr.astype(like.dtype, copy=False))  # read only: no copy needed
+        # No copy when the dtype already matches: like any array passed to an op, the target
+        # is then read-only while the graph that saved it lives (see autograd.py).
+        t = Tensor._wrap(arr.astype(like.dtype, copy=False))
     if t.shape != like.shape:
         raise ValueError(
             f"{fn}: target shape {t.shape} does not match the output shape {like.shape} "
