@@ -7,6 +7,8 @@ C = 1/2m Σ‖y − a‖² per mini-batch of m and plain SGD w → w − η ∂C
                         the cost by hand, a manual update of ``.data``)
 * ``engine_numpy``      the NumPy calls of the ``tinygrad_sgd`` row, replayed without the
                         engine: the gap between the two rows is the engine's Python
+* ``op_formulas``       the ops' own forward and backward methods in straight-line code, with no
+                        engine: the lower bound of any engine that runs these formulas
 * ``numpy_floor``       hand-written vectorised NumPy, as fast as we could make it: no framework
                         can beat it, so every other row is reported as a ratio to it
 * ``torch``             PyTorch CPU eager (torch.nn + torch.optim.SGD), when installed
@@ -180,6 +182,61 @@ def engine_numpy(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     return epoch
 
 
+def op_formulas(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
+    """The ops' own ``forward`` and ``backward`` (ops.Linear, ops.Sigmoid, QuadraticCost) called
+    in straight-line code, each with its Context as the engine would set it up, then the
+    update of ``optim.SGD``; no Tensors, no graph, no backward walk, no locks, no modules.
+    This is the lower bound of any engine that runs these formulas: what remains between this
+    row and ``tinygrad_sgd`` is the price of recording and walking a graph, and between
+    ``engine_numpy`` and this row the price of calling the formulas through their Functions.
+    """
+    from tinygrad_sgd.autograd import Context
+    from tinygrad_sgd.nn.functional import QuadraticCost
+    from tinygrad_sgd.ops import Linear, Sigmoid
+
+    lin_f, lin_b = Linear.forward, Linear.backward
+    sig_f, sig_b = Sigmoid.forward, Sigmoid.backward
+    cost_f, cost_b = QuadraticCost.forward, QuadraticCost.backward
+    scale = 1.0 / m
+
+    def context(needs: tuple[bool, ...]) -> Context:
+        ctx = Context()
+        ctx.needs_input_grad = needs
+        ctx._arrays = True  # the engine's flag for a backward on arrays
+        return ctx
+
+    def epoch() -> Params:
+        W1, b1, W2, b2 = (p.copy() for p in params)
+        buffers = [np.empty_like(p) for p in (W1, b1, W2, b2)]
+        n = X.shape[0]
+        for k in range(0, n - m + 1, m):
+            x = X[k : k + m]
+            y = Y[k : k + m]
+            c1 = context((False, True, True))
+            z1 = lin_f(c1, x, W1, b1)
+            c2 = context((True,))
+            a1 = sig_f(c2, z1)
+            c3 = context((True, True, True))
+            z2 = lin_f(c3, a1, W2, b2)
+            c4 = context((True,))
+            a2 = sig_f(c4, z2)
+            c5 = context((True, False, False))
+            cost_f(c5, a2, y, scale)
+            seed = np.empty((), dtype=a2.dtype)
+            seed.fill(1)
+            ga2 = cost_b(c5, seed)[0]
+            gz2 = sig_b(c4, ga2)
+            ga1, gW2, gb2 = lin_b(c3, gz2)
+            gz1 = sig_b(c2, ga1)
+            _, gW1, gb1 = lin_b(c1, gz1)
+            for p, gp, buf in zip((W1, b1, W2, b2), (gW1, gb1, gW2, gb2), buffers):
+                np.multiply(gp, ETA, out=buf, casting="same_kind")  # optim.SGD.step
+                p -= buf
+        return [W1, b1, W2, b2]
+
+    return epoch
+
+
 def tinygrad_raw(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """The network written with Tensor operations, the update done by hand on ``.data``."""
     from tinygrad_sgd import Tensor
@@ -336,6 +393,7 @@ ROWS: dict[str, tuple[str | None, Callable[..., Epoch]]] = {
     "tinygrad_sgd": ("tinygrad_sgd.data", tinygrad_nn),
     "tinygrad_sgd_raw": (None, tinygrad_raw),
     "engine_numpy": (None, engine_numpy),
+    "op_formulas": (None, op_formulas),
     "torch": ("torch", torch_eager),
     "mygrad": ("mygrad", mygrad_row),
     "hips_autograd": ("autograd", hips_autograd_row),
