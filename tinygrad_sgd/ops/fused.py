@@ -15,7 +15,6 @@ import numpy as np
 
 from ..autograd import Context, Function, Grad
 from ..tensor import Tensor
-from .reduce import Sum
 
 
 class Linear(Function):
@@ -59,7 +58,7 @@ class Linear(Function):
                 xrows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
                 gw = rows.T @ xrows
             if need_b:
-                gb = Sum.call(rows, (0,), False)
+                gb = rows.sum(axis=0)  # ndarray.sum or Tensor.sum (a recorded Sum): both add.reduce
         return gx, gw, gb
 
 
