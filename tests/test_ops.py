@@ -37,6 +37,10 @@ def test_table_lists_every_differentiable_op_of_the_api() -> None:
         sum mean max min var logsumexp softmax log_softmax
         reshape transpose T flatten squeeze unsqueeze broadcast_to
         getitem_basic getitem_int_array concatenate stack astype clone
+        linear linear_no_bias linear_functional
+        quadratic_cost quadratic_cost_labels mse_loss cross_entropy_rows cross_entropy_indices
+        nll_loss binary_cross_entropy binary_cross_entropy_with_logits
+        cross_entropy_cost cross_entropy_cost_labels
         """.split()
     )
     assert required <= names, f"missing from OP_TABLE: {sorted(required - names)}"

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..nn import functional as F
+from ..ops import linear
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -336,6 +338,110 @@ def _matrix_for(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# The fused layer and the costs: shapes, parameters and plain-NumPy references
+# --------------------------------------------------------------------------------------------
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _linear_shapes(bias: bool) -> Callable[[Draw], list[Shape]]:
+    """x (..., n_in) with 0 to 2 batch axes, W (n_out, n_in) and, with ``bias``, b (n_out,)."""
+
+    def gen(d: Draw) -> list[Shape]:
+        batch = d.shape(0, 2, 1, 3)
+        n_in, n_out = d.integers(1, 4), d.integers(1, 4)
+        shapes = [batch + (n_in,), (n_out, n_in)]
+        return shapes + [(n_out,)] if bias else shapes
+
+    return gen
+
+
+def _linear_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    z = np.einsum("...i,oi->...o", x, w)  # z_o = Σ_i x_i W_oi for every batch index
+    return z if b is None else z + b
+
+
+def _same_shapes(min_dims: int, max_dims: int) -> Callable[[Draw], list[Shape]]:
+    """An output and a target of one shape (the costs do not broadcast)."""
+
+    def gen(d: Draw) -> list[Shape]:
+        s = d.shape(min_dims, max_dims, 1, 4)
+        return [s, s]
+
+    return gen
+
+
+def _class_shapes(with_target: bool) -> Callable[[Draw], list[Shape]]:
+    """Logits of one example (k,) or of a batch (n, k); with ``with_target``, target rows too."""
+
+    def gen(d: Draw) -> list[Shape]:
+        k = d.integers(1, 4)
+        s = (k,) if d.boolean() else (d.integers(1, 4), k)
+        return [s, s] if with_target else [s]
+
+    return gen
+
+
+def _reduction(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    return {"reduction": draw.choice(_REDUCTIONS)}
+
+
+def _class_indices(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """One integer class per example: shape () for logits (k,), (n,) for logits (n, k)."""
+    s = shapes[0]
+    return {"target": draw.int_array(s[:-1], 0, s[-1] - 1)}
+
+
+def _class_indices_and_reduction(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    return {**_class_indices(draw, shapes), **_reduction(draw, shapes)}
+
+
+def _reduce_ref(per: np.ndarray, reduction: str) -> Any:
+    if reduction == "mean":
+        return np.mean(per)
+    if reduction == "sum":
+        return np.sum(per)
+    return per
+
+
+def _one_hot_ref(target: np.ndarray, k: int) -> np.ndarray:
+    return np.eye(k)[target]
+
+
+def _log_softmax_ref(z: np.ndarray) -> np.ndarray:
+    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+
+
+def _examples(a: np.ndarray) -> int:
+    """The book's n: the rows of a 2-D output, 1 for a single example."""
+    return a.shape[0] if a.ndim == 2 else 1
+
+
+def _quadratic_ref(a: np.ndarray, y: np.ndarray) -> Any:
+    return 0.5 / _examples(a) * np.sum((a - y) ** 2)
+
+
+def _bce_ref(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -(y * np.log(a) + (1 - y) * np.log(1 - a))
+
+
+def _cross_entropy_rows_ref(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
+    return _reduce_ref(-np.sum(y * _log_softmax_ref(z), axis=-1), reduction)
+
+
+def _nll_ref(lp: np.ndarray, target: np.ndarray, reduction: str) -> Any:
+    return _reduce_ref(-np.sum(_one_hot_ref(target, lp.shape[-1]) * lp, axis=-1), reduction)
+
+
+def _bce_with_logits_ref(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
+    return _reduce_ref(_bce_ref(1 / (1 + np.exp(-z)), y), reduction)
+
+
+def _cross_entropy_cost_ref(a: np.ndarray, y: np.ndarray) -> Any:
+    return np.sum(_bce_ref(a, y)) / _examples(a)
+
+
+# --------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------
 
@@ -343,6 +449,8 @@ _POS = Domain(0.2, 3.0)  # log, sqrt, real powers: away from the pole/branch poi
 _NONZERO = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.25)  # divisors: |1/x''| stays moderate
 _KINK0 = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.01)  # relu, abs, leaky_relu: kink at 0
 _AXES = Domain(-3.0, 3.0)
+_PROB = Domain(0.05, 0.95)  # probabilities fed to ln a and ln(1 − a): away from the poles
+_TARGET = Domain(0.0, 1.0)  # targets: probabilities, 0 and 1 included (no pole in y)
 
 OP_TABLE: tuple[OpSpec, ...] = (
     # ---- arithmetic, with broadcasting, and the reflected operators
@@ -577,6 +685,81 @@ OP_TABLE: tuple[OpSpec, ...] = (
     ),
     OpSpec("astype", lambda x: x.astype(np.float64), lambda x: x.astype(np.float64)),
     OpSpec("clone", lambda x: x.clone(), np.copy),
+    # ---- fused: the linear layer and the costs (nn.functional).  A target given as a Tensor is
+    # an input like the output (its gradient is checked too); class indices are params.
+    OpSpec("linear", linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("linear_no_bias", linear, _linear_ref, shapes=_linear_shapes(bias=False)),
+    OpSpec("linear_functional", F.linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("quadratic_cost", F.quadratic_cost, _quadratic_ref, shapes=_same_shapes(0, 2)),
+    OpSpec(
+        "quadratic_cost_labels",
+        F.quadratic_cost,
+        lambda a, target: _quadratic_ref(a, _one_hot_ref(target, a.shape[1])),
+        shapes=_nd(2, 2),  # labels only for a batch (n, k): one per row
+        params=_class_indices,
+    ),
+    OpSpec(
+        "mse_loss",
+        F.mse_loss,
+        lambda a, y, reduction: _reduce_ref((a - y) ** 2, reduction),
+        shapes=_same_shapes(0, 3),
+        params=_reduction,
+    ),
+    OpSpec(
+        "cross_entropy_rows",
+        F.cross_entropy,
+        _cross_entropy_rows_ref,
+        # rows not normalised on purpose: the fused formula (Σy) ln Σe^z − Σ y z holds for any y
+        domain=(_AXES, _TARGET),
+        shapes=_class_shapes(with_target=True),
+        params=_reduction,
+    ),
+    OpSpec(
+        "cross_entropy_indices",
+        F.cross_entropy,
+        lambda z, target, reduction: _nll_ref(_log_softmax_ref(z), target, reduction),
+        shapes=_class_shapes(with_target=False),
+        params=_class_indices_and_reduction,
+    ),
+    OpSpec(
+        "nll_loss",
+        F.nll_loss,
+        _nll_ref,
+        domain=Domain(-4.0, 0.0),
+        shapes=_class_shapes(with_target=False),
+        params=_class_indices_and_reduction,
+    ),
+    OpSpec(
+        "binary_cross_entropy",
+        F.binary_cross_entropy,
+        lambda a, y, reduction: _reduce_ref(_bce_ref(a, y), reduction),
+        domain=(_PROB, _TARGET),
+        shapes=_same_shapes(0, 3),
+        params=_reduction,
+    ),
+    OpSpec(
+        "binary_cross_entropy_with_logits",
+        F.binary_cross_entropy_with_logits,
+        _bce_with_logits_ref,
+        domain=(_AXES, _TARGET),
+        shapes=_same_shapes(0, 3),
+        params=_reduction,
+    ),
+    OpSpec(
+        "cross_entropy_cost",
+        F.cross_entropy_cost,
+        _cross_entropy_cost_ref,
+        domain=(_PROB, _TARGET),
+        shapes=_same_shapes(1, 2),
+    ),
+    OpSpec(
+        "cross_entropy_cost_labels",
+        F.cross_entropy_cost,
+        lambda a, target: _cross_entropy_cost_ref(a, _one_hot_ref(target, a.shape[1])),
+        domain=_PROB,
+        shapes=_nd(2, 2),  # labels only for a batch (n, k): one per row
+        params=_class_indices,
+    ),
 )
 
 
