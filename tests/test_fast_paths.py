@@ -121,6 +121,15 @@ def test_nn_linear_is_one_graph_node():
     assert all(i is None or i.is_leaf for i in z.grad_fn.inputs)
 
 
+def test_functional_linear_is_the_same_single_node():
+    x, w, b = _linear_inputs((4, 3), 2, seed=5)
+    z = nn.functional.linear(x, w, b)
+    assert z.grad_fn is not None and z.grad_fn.name == "Linear"
+    assert all(i is None or i.is_leaf for i in z.grad_fn.inputs)
+    with pytest.raises(TypeError, match="weight must be a Tensor"):
+        nn.functional.linear(x, w.data, b)
+
+
 # --------------------------------------------------------------------------------------- sigmoid
 
 

@@ -18,7 +18,7 @@ from tinygrad_sgd import Tensor
 from tinygrad_sgd.testing import OP_TABLE, check_op
 
 # Examples per operation: the active profile's number (40 under HYPOTHESIS_PROFILE=ci), capped
-# at 100 for anyone who raises the profile.  Deliberate: 60 rows x 40 examples, each with first-
+# at 100 for anyone who raises the profile.  Deliberate: 78 rows x 40 examples, each with first-
 # and second-order finite differences, take about 10 s here (measured on 2 shared cores), and
 # `python -m tinygrad_sgd gradcheck` checks more NumPy-generated inputs on top.
 EXAMPLES_PER_OP = min(settings.default.max_examples, 100)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..autograd import Context, Function, Grad
 from ..ops import LogSoftmax, Sigmoid, Softmax
+from ..ops import linear as _fused_linear
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -80,10 +81,15 @@ def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
     return z.log_softmax(axis)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """z = x Wᵀ + b (the book's z = w a + b for a batch of rows x)."""
-    z = x @ weight.T
-    return z if bias is None else z + bias
+def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """z = x Wᵀ + b (the book's z = w a + b for a batch of rows x), as ``nn.Linear`` computes it.
+
+    One graph node (:class:`tinygrad_sgd.ops.Linear`), not the three of ``x @ weight.T + bias``
+    (transpose, matmul, add): the same values, with ∂C/∂x = G W, ∂C/∂W = Gᵀ x, ∂C/∂b = Σ_rows G
+    for G = ∂C/∂z.  ``x`` may be a Tensor or an array of shape (..., n_in); ``weight`` (n_out,
+    n_in) and ``bias`` (n_out,) must be Tensors (a clear error names the argument otherwise).
+    """
+    return _fused_linear(x, weight, bias)
 
 
 # ---------------------------------------------------------------- helpers
