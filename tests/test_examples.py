@@ -107,7 +107,11 @@ def test_nielsen_chapter1_full_mode_reads_a_data_dir(tmp_path):
     write_idx(d / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28), np.uint8))
     write_idx(d / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 30, np.uint8))
     proc = run_example(
-        ROOT / "examples" / "nielsen_chapter1.py", "--data-dir", str(d), "--epochs", "1",
+        ROOT / "examples" / "nielsen_chapter1.py",
+        "--data-dir",
+        str(d),
+        "--epochs",
+        "1",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
