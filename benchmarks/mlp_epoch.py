@@ -9,6 +9,8 @@ C = 1/2m Σ‖y − a‖² per mini-batch of m and plain SGD w → w − η ∂C
                         engine: the gap between the two rows is the engine's Python
 * ``op_formulas``       the ops' own forward and backward methods in straight-line code, with no
                         engine: the lower bound of any engine that runs these formulas
+* ``no_graph_step``     an experiment: the user path's step run without a graph (its layers'
+                        formulas on arrays, gradients into ``.grad``, optim.SGD), not a feature
 * ``numpy_floor``       hand-written vectorised NumPy, as fast as we could make it: no framework
                         can beat it, so every other row is reported as a ratio to it
 * ``torch``             PyTorch CPU eager (torch.nn + torch.optim.SGD), when installed
@@ -237,6 +239,72 @@ def op_formulas(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     return epoch
 
 
+def no_graph_step(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
+    """An experiment, not a library feature: the user path (nn.Sequential, quadratic cost,
+    optim.SGD) with its forward and backward run as a no-graph step.  Each call walks the
+    Sequential's layers, runs their ops' formulas on arrays (``op_formulas``), and adds the
+    gradients into the parameters' ``.grad`` as ``backward()`` would; ``zero_grad`` and
+    ``step`` are the optimizer's own.  It measures what a fused training step for built-in
+    layers, the safe subset of a traced step (no user Python to freeze), would reach.
+    """
+    from tinygrad_sgd import Tensor, data, nn, optim
+    from tinygrad_sgd.autograd import Context
+    from tinygrad_sgd.nn.functional import QuadraticCost
+    from tinygrad_sgd.ops import Linear, Sigmoid
+
+    dtype = X.dtype
+
+    def step(model: Any, x: np.ndarray, y: np.ndarray) -> None:
+        done = []  # (Function, its Context, its parameters), in forward order
+        a = x
+        for layer in model:
+            ctx = Context()
+            ctx._arrays = True  # the engine's flag for a backward on arrays
+            if isinstance(layer, nn.Linear):
+                ctx.needs_input_grad = (bool(done), True, True)
+                a = Linear.forward(ctx, a, layer.weight.data, layer.bias.data)
+                done.append((Linear, ctx, (layer.weight, layer.bias)))
+            else:
+                ctx.needs_input_grad = (True,)
+                a = Sigmoid.forward(ctx, a)
+                done.append((Sigmoid, ctx, ()))
+        cctx = Context()
+        cctx._arrays = True
+        cctx.needs_input_grad = (True, False, False)
+        QuadraticCost.forward(cctx, a, y, 1.0 / len(a))
+        seed = np.empty((), dtype=a.dtype)
+        seed.fill(1)
+        g = QuadraticCost.backward(cctx, seed)[0]
+        for fn, ctx, ps in reversed(done):
+            out = fn.backward(ctx, g)
+            if not ps:
+                g = out
+                continue
+            g = out[0]
+            for p, gp in zip(ps, out[1:]):
+                p.grad = Tensor._wrap(gp) if p.grad is None else Tensor._wrap(p.grad.data + gp)
+
+    def epoch() -> Params:
+        model = nn.Sequential(
+            nn.Linear(SIZES[0], SIZES[1], dtype=dtype),
+            nn.Sigmoid(),
+            nn.Linear(SIZES[1], SIZES[2], dtype=dtype),
+            nn.Sigmoid(),
+        )
+        lin = [model[0], model[2]]
+        for layer, (w, b) in zip(lin, (params[0:2], params[2:4])):
+            layer.weight.data = w.copy()
+            layer.bias.data = b.copy()
+        opt = optim.SGD(model.parameters(), lr=ETA)
+        for x, y in data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True):
+            opt.zero_grad()
+            step(model, x, y)
+            opt.step()
+        return [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
+
+    return epoch
+
+
 def tinygrad_raw(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """The network written with Tensor operations, the update done by hand on ``.data``."""
     from tinygrad_sgd import Tensor
@@ -394,6 +462,7 @@ ROWS: dict[str, tuple[str | None, Callable[..., Epoch]]] = {
     "tinygrad_sgd_raw": (None, tinygrad_raw),
     "engine_numpy": (None, engine_numpy),
     "op_formulas": (None, op_formulas),
+    "no_graph_step": (None, no_graph_step),
     "torch": ("torch", torch_eager),
     "mygrad": ("mygrad", mygrad_row),
     "hips_autograd": ("autograd", hips_autograd_row),

@@ -32,14 +32,15 @@ def test_mlp_epoch_rows_end_at_the_same_weights():
     out = run(
         "mlp_epoch.py",
         "--rows",
-        "numpy_floor,tinygrad_sgd,tinygrad_sgd_raw,engine_numpy,op_formulas",
+        "numpy_floor,tinygrad_sgd,tinygrad_sgd_raw,engine_numpy,op_formulas,no_graph_step",
         "--m",
         "10,1000",
         "--samples",
         "1000",
     )
     lines = [ln for ln in out.splitlines() if ln.startswith("| ")]
-    for row in ("numpy_floor", "tinygrad_sgd ", "tinygrad_sgd_raw", "engine_numpy", "op_formulas"):
+    rows = ("numpy_floor", "tinygrad_sgd ", "tinygrad_sgd_raw", "engine_numpy", "op_formulas")
+    for row in rows + ("no_graph_step",):
         hits = [ln for ln in lines if ln.startswith(f"| {row}")]
         assert len(hits) == 4, out  # two batch sizes, two dtypes
         assert all(ln.rstrip(" |").endswith("ok") for ln in hits), out
