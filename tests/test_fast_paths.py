@@ -71,6 +71,30 @@ def test_linear_equals_the_composed_expression(x_shape, n_out):
         np.testing.assert_allclose(a.grad.numpy(), c.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "x_shape,n_out",
+    [((3,), 0), ((0, 3), 2), ((2, 0), 4), ((2, 0, 3), 2), ((2, 2, 3), 0), ((0,), 0)],
+)
+def test_linear_with_empty_axes_gives_the_hand_written_gradients(x_shape, n_out):
+    """Zero outputs, zero inputs or an empty batch (found by the hostile-input fuzzer: the
+    backward reshaped with -1, which NumPy cannot infer next to a zero-length axis)."""
+    rng = np.random.default_rng(6)
+    n_in = x_shape[-1]
+    x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
+    w = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True)
+    b = Tensor(rng.standard_normal(n_out), requires_grad=True)
+    z = ops.linear(x, w, b)
+    assert z.shape == x_shape[:-1] + (n_out,)
+    g = rng.standard_normal(z.shape)
+    z.backward(g)
+    rows_g = g.reshape(int(np.prod(x_shape[:-1])), n_out)
+    rows_x = x.data.reshape(int(np.prod(x_shape[:-1])), n_in)
+    np.testing.assert_allclose(x.grad.numpy(), g @ w.data, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), rows_g.T @ rows_x, rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), rows_g.sum(axis=0), rtol=1e-12)
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and b.grad.shape == b.shape
+
+
 def test_linear_dtypes_follow_numpy_promotion():
     x32 = Tensor(np.ones((2, 3), np.float32))
     w32 = Tensor(np.ones((4, 3), np.float32), requires_grad=True)

@@ -229,6 +229,17 @@ def test_cross_entropy_extreme_logits_are_finite() -> None:
     assert single.item() == 2000.0
 
 
+def test_cross_entropy_rows_of_infinite_weight_on_an_impossible_class_give_infinity() -> None:
+    """−Σ y ln softmax(z) with z_0 = −∞ (probability 0) and y_0 = ∞: the loss is +∞.  Written
+    as (Σ y) ln Σ eᶻ − Σ y z it was ∞ − ∞ = NaN (found by the hostile-input fuzzer)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # ∞ · 0 in the other class is expected
+        loss = F.cross_entropy(Tensor([[-np.inf, 0.0]]), Tensor([[np.inf, 0.0]]), reduction="sum")
+    assert loss.item() == np.inf
+    # and as written it stays exact where it matters: weight 1 on a class of probability 1
+    certain = F.cross_entropy(Tensor([[-1000.0, 0.0]]), Tensor([[0.0, 1.0]]), reduction="sum")
+    assert certain.item() == 0.0
+
+
 def test_cross_entropy_validation() -> None:
     z = Tensor(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="class index 3 is out of range for 3 classes"):

@@ -71,6 +71,15 @@ def _stable_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
 
 
+def _reduced(per: np.ndarray, reduction: str) -> Any:
+    return {"mean": np.mean, "sum": np.sum}.get(reduction, np.asarray)(per)
+
+
+def _picked(values: np.ndarray, target: Any) -> np.ndarray:
+    """values[..., target] for one class index per row."""
+    return np.take_along_axis(values, np.asarray(target)[..., None], axis=-1)[..., 0]
+
+
 # NOTE: the table's references are the textbook formulas, right for the bounded values the
 # gradient checker draws.  At ±1e308 they overflow where the library (correctly) does not, so
 # for the special-value cases each element may match either the textbook or the stable formula
@@ -81,6 +90,17 @@ STABLE_REF = {
     "logsumexp": _stable_logsumexp,
     "softmax": _stable_softmax,
     "log_softmax": _stable_log_softmax,
+    # the costs from logits: ln Σ eᶻ shifted by the max, and ℓ(z, y) = max(z, 0) − z y +
+    # ln(1 + e^(−|z|)) for the binary one (e^(−z) of the textbook form overflows)
+    "cross_entropy_rows": lambda z, y, reduction: _reduced(
+        -np.sum(y * _stable_log_softmax(z, -1), axis=-1), reduction
+    ),
+    "cross_entropy_indices": lambda z, target, reduction: _reduced(
+        -_picked(_stable_log_softmax(z, -1), target), reduction
+    ),
+    "binary_cross_entropy_with_logits": lambda z, y, reduction: _reduced(
+        np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), reduction
+    ),
 }
 
 # NOTE: the table calls ``x.transpose(*axes)``, for which ``axes=()`` means "reverse the axes"
@@ -103,7 +123,7 @@ TOL = {
 # the result: ln(e^(1e-45)) is 0 in floating point, and log_softmax([0.25]) comes out as 8e-17
 # instead of 0.  Their comparison gets an absolute floor of 4 ulps of 1 (the library's stable
 # forms are the accurate side there).
-LOG_OF_SUM = {"logsumexp", "log_softmax"}
+LOG_OF_SUM = {"logsumexp", "log_softmax", "cross_entropy_rows", "cross_entropy_indices"}
 
 
 class _Counter:

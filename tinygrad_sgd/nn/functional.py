@@ -213,7 +213,7 @@ class QuadraticCost(Function):
 class SoftmaxCrossEntropy(Function):
     """Fused, stable softmax cross-entropy for logits z of shape (n, k), per example x:
 
-        ℓ_x = −Σ_j y_j ln softmax(z)_j = (Σ_j y_j) ln Σ_k e^(z_k) − Σ_j y_j z_j
+        ℓ_x = −Σ_j y_j ln softmax(z)_j,   ln softmax(z)_j = z_j − ln Σ_k e^(z_k)
 
     with y given as rows (``y``) or as class indices (``idx``, y = one-hot rows); the output is
     the n values ℓ_x, or their sum times ``scale`` (1/n for the mean).
@@ -243,7 +243,10 @@ class SoftmaxCrossEntropy(Function):
             per = lse - shifted[np.arange(z.shape[0]), idx]
         else:
             assert y is not None
-            per = lse * y.sum(axis=-1) - (y * shifted).sum(axis=-1)
+            # NOTE: −Σ y (z − m − ln Σ) as written, not (Σ y) ln Σ − Σ y (z − m): the same value,
+            # but a weight y_j = ∞ on a class of probability 0 (z_j = −∞) makes the second form
+            # ∞ − ∞ = NaN where the loss is +∞ (found by the hostile-input fuzzer).
+            per = -(y * (shifted - lse[..., None])).sum(axis=-1)
         ctx.idx, ctx.scale = idx, scale
         ctx.save_for_backward(z, y)
         return _reduced(per, scale, z.dtype)

@@ -9,6 +9,7 @@ measured, and is checked against finite differences like every primitive.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,12 @@ class Linear(Function):
         gx = g @ w if need_x else None
         gw = gb = None
         if need_w or need_b:
-            # Every leading axis is a batch axis: view G as rows (one per example).
-            rows = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])
+            # Every leading axis is a batch axis: view G and x as rows (one per example).
+            # NOTE: the row count is spelled out: reshape(-1, k) cannot infer it when k = 0.
+            n = math.prod(g.shape[:-1])
+            rows = g if g.ndim == 2 else g.reshape(n, g.shape[-1])
             if need_w:
-                xrows = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+                xrows = x if x.ndim == 2 else x.reshape(n, x.shape[-1])
                 gw = rows.T @ xrows
             if need_b:
                 gb = rows.sum(axis=0)  # ndarray.sum or Tensor.sum (a recorded Sum): both add.reduce

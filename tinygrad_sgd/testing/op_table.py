@@ -357,7 +357,9 @@ def _linear_shapes(bias: bool) -> Callable[[Draw], list[Shape]]:
 
 
 def _linear_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    z = np.einsum("...i,oi->...o", x, w)  # z_o = Σ_i x_i W_oi for every batch index
+    # z_o = Σ_i x_i W_oi for every batch index.  NOTE: matmul, not einsum: with infinities
+    # among the values the order of the sum decides between inf and nan (inf − inf).
+    z = np.matmul(x, w.T)
     return z if b is None else z + b
 
 
@@ -404,8 +406,8 @@ def _reduce_ref(per: np.ndarray, reduction: str) -> Any:
     return per
 
 
-def _one_hot_ref(target: np.ndarray, k: int) -> np.ndarray:
-    return np.eye(k)[target]
+def _one_hot_ref(target: Any, k: int) -> np.ndarray:
+    return np.eye(k)[np.asarray(target)]  # (a tuple would index eye's axes instead)
 
 
 def _log_softmax_ref(z: np.ndarray) -> np.ndarray:
@@ -422,15 +424,28 @@ def _quadratic_ref(a: np.ndarray, y: np.ndarray) -> Any:
 
 
 def _bce_ref(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return -(y * np.log(a) + (1 - y) * np.log(1 - a))
+    """−[y ln a + (1 − y) ln(1 − a)], with the documented 0 · ln 0 = 0 at a = y = 0 and
+    a = y = 1 (the limit; NumPy alone would give NaN there)."""
+    pos = np.where((y == 0) & (a == 0), 1.0, a)
+    neg = np.where((y == 1) & (a == 1), 1.0, 1 - a)
+    return -(y * np.log(pos) + (1 - y) * np.log(neg))
 
 
 def _cross_entropy_rows_ref(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
     return _reduce_ref(-np.sum(y * _log_softmax_ref(z), axis=-1), reduction)
 
 
+def _cross_entropy_indices_ref(z: np.ndarray, target: Any, reduction: str) -> Any:
+    if np.asarray(target).dtype.kind not in "iu":  # the API reads a float target as rows
+        return _cross_entropy_rows_ref(z, np.asarray(target), reduction)
+    return _nll_ref(_log_softmax_ref(z), target, reduction)
+
+
 def _nll_ref(lp: np.ndarray, target: np.ndarray, reduction: str) -> Any:
-    return _reduce_ref(-np.sum(_one_hot_ref(target, lp.shape[-1]) * lp, axis=-1), reduction)
+    """−ln p of the target class, picked (a one-hot product would turn a NaN or −∞ in another
+    class into NaN, as 0 · NaN is NaN; the loss does not depend on the other classes)."""
+    picked = np.take_along_axis(lp, np.asarray(target)[..., None], axis=-1)[..., 0]
+    return _reduce_ref(-picked, reduction)
 
 
 def _bce_with_logits_ref(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
@@ -717,7 +732,7 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec(
         "cross_entropy_indices",
         F.cross_entropy,
-        lambda z, target, reduction: _nll_ref(_log_softmax_ref(z), target, reduction),
+        _cross_entropy_indices_ref,
         shapes=_class_shapes(with_target=False),
         params=_class_indices_and_reduction,
     ),
