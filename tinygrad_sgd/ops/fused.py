@@ -55,10 +55,9 @@ class Linear(Function):
         if need_w or need_b:
             # Every leading axis is a batch axis: view G and x as rows (one per example).
             # NOTE: the row count is spelled out: reshape(-1, k) cannot infer it when k = 0.
-            n = math.prod(g.shape[:-1])
-            rows = g if g.ndim == 2 else g.reshape(n, g.shape[-1])
+            rows = g if g.ndim == 2 else g.reshape(math.prod(g.shape[:-1]), g.shape[-1])
             if need_w:
-                xrows = x if x.ndim == 2 else x.reshape(n, x.shape[-1])
+                xrows = x if x.ndim == 2 else x.reshape(rows.shape[0], x.shape[-1])
                 gw = rows.T @ xrows
             if need_b:
                 gb = rows.sum(axis=0)  # ndarray.sum or Tensor.sum (a recorded Sum): both add.reduce
