@@ -46,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import machine_header, max_rss_mib, median, run_child, table  # noqa: E402
 
+from tinygrad_sgd.autograd import Context  # noqa: E402
+
 SIZES = (784, 30, 10)
 ETA = 3.0
 
@@ -184,6 +186,14 @@ def engine_numpy(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     return epoch
 
 
+def _array_context(needs: tuple[bool, ...]) -> Context:
+    """A Context set up as the engine sets it up for an ordinary backward on arrays."""
+    ctx = Context()
+    ctx.needs_input_grad = needs
+    ctx._arrays = True  # the engine's flag for a backward on arrays
+    return ctx
+
+
 def op_formulas(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """The ops' own ``forward`` and ``backward`` (ops.Linear, ops.Sigmoid, QuadraticCost) called
     in straight-line code, each with its Context as the engine would set it up, then the
@@ -192,20 +202,14 @@ def op_formulas(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     row and ``tinygrad_sgd`` is the price of recording and walking a graph, and between
     ``engine_numpy`` and this row the price of calling the formulas through their Functions.
     """
-    from tinygrad_sgd.autograd import Context
     from tinygrad_sgd.nn.functional import QuadraticCost
     from tinygrad_sgd.ops import Linear, Sigmoid
 
+    context = _array_context
     lin_f, lin_b = Linear.forward, Linear.backward
     sig_f, sig_b = Sigmoid.forward, Sigmoid.backward
     cost_f, cost_b = QuadraticCost.forward, QuadraticCost.backward
     scale = 1.0 / m
-
-    def context(needs: tuple[bool, ...]) -> Context:
-        ctx = Context()
-        ctx.needs_input_grad = needs
-        ctx._arrays = True  # the engine's flag for a backward on arrays
-        return ctx
 
     def epoch() -> Params:
         W1, b1, W2, b2 = (p.copy() for p in params)
@@ -268,7 +272,6 @@ def no_graph_step(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch
     layers, the safe subset of a traced step (no user Python to freeze), would reach.
     """
     from tinygrad_sgd import Tensor, data, nn, optim
-    from tinygrad_sgd.autograd import Context
     from tinygrad_sgd.nn.functional import QuadraticCost
     from tinygrad_sgd.ops import Linear, Sigmoid
 
@@ -276,19 +279,15 @@ def no_graph_step(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch
         done = []  # (Function, its Context, its parameters), in forward order
         a = x
         for layer in model:
-            ctx = Context()
-            ctx._arrays = True  # the engine's flag for a backward on arrays
             if isinstance(layer, nn.Linear):
-                ctx.needs_input_grad = (bool(done), True, True)
+                ctx = _array_context((bool(done), True, True))
                 a = Linear.forward(ctx, a, layer.weight.data, layer.bias.data)
                 done.append((Linear, ctx, (layer.weight, layer.bias)))
             else:
-                ctx.needs_input_grad = (True,)
+                ctx = _array_context((True,))
                 a = Sigmoid.forward(ctx, a)
                 done.append((Sigmoid, ctx, ()))
-        cctx = Context()
-        cctx._arrays = True
-        cctx.needs_input_grad = (True, False, False)
+        cctx = _array_context((True, False, False))
         QuadraticCost.forward(cctx, a, y, 1.0 / len(a))
         seed = np.empty((), dtype=a.dtype)
         seed.fill(1)
