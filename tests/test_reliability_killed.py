@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = ["--hidden", "10", "--batch-size", "1", "--seed", "5"]  # 1437 steps an epoch (~0.2 s)
 EPOCHS = 6
 
-# Windows has no SIGKILL, so there is nothing to test there; on Linux (CI) this never skips.
+# These tests kill the training process with SIGKILL (no handler, no cleanup) to prove the
+# checkpoint is written atomically.  Windows has no SIGKILL, so there is nothing to test there;
+# on Linux and macOS (CI included) this never skips.
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 
