@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_sgd import viz
+from tinygrad_sgd.cli import graph as graph_command
 from tinygrad_sgd.viz import ExpressionError, build_expression, parse_expression
 
 # The documented whitelist, written out independently of the implementation.
@@ -40,8 +40,8 @@ FUNCS_2 = {"maximum": np.maximum, "minimum": np.minimum}
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="graph")
-    viz.add_arguments(parser)
-    rc = viz.run_command(parser.parse_args(argv))
+    graph_command.add_arguments(parser)
+    rc = graph_command.run_command(parser.parse_args(argv))
     out, err = capsys.readouterr()
     return rc, out, err
 

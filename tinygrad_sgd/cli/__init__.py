@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tinygrad_sgd.testing.command",
         "check every built-in operation's gradient against finite differences",
     ),
-    "graph": ("tinygrad_sgd.viz", "print or write the computation graph of a small expression"),
+    "graph": ("tinygrad_sgd.cli.graph", "print or write the computation graph of a small expression"),
 }
 
 
