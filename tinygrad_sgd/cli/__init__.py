@@ -15,12 +15,15 @@ from .. import __version__
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("tinygrad_sgd.train", "train the book's network with mini-batch SGD"),
+    "train": ("tinygrad_sgd.cli.train", "train the book's network with mini-batch SGD"),
     "gradcheck": (
         "tinygrad_sgd.testing.command",
         "check every built-in operation's gradient against finite differences",
     ),
-    "graph": ("tinygrad_sgd.cli.graph", "print or write the computation graph of a small expression"),
+    "graph": (
+        "tinygrad_sgd.cli.graph",
+        "print or write the computation graph of a small expression",
+    ),
 }
 
 
