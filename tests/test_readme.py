@@ -73,7 +73,7 @@ def test_readme_gradcheck_command_options_exist() -> None:
     """Options the README mentions for ``gradcheck`` are ones the command accepts."""
     import argparse
 
-    from tinygrad_sgd.testing import command
+    from tinygrad_sgd.cli import gradcheck as command
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)

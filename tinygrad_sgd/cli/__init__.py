@@ -1,7 +1,9 @@
 """Command line: ``python -m tinygrad_sgd {train,gradcheck,graph}`` (also ``tinygrad-sgd``).
 
-Each sub-command lives in the module that does its work and provides two functions:
-``add_arguments(parser)`` and ``run_command(args) -> int`` (the exit status).
+All argument parsing lives in this package, one module per sub-command (``train.py``,
+``gradcheck.py``, ``graph.py``), each with two functions: ``add_arguments(parser)`` and
+``run_command(args) -> int`` (the exit status), which calls the library's plain functions with
+keyword arguments.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .. import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("tinygrad_sgd.cli.train", "train the book's network with mini-batch SGD"),
     "gradcheck": (
-        "tinygrad_sgd.testing.command",
+        "tinygrad_sgd.cli.gradcheck",
         "check every built-in operation's gradient against finite differences",
     ),
     "graph": (
