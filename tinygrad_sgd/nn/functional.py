@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..ops import LogSoftmax, Sigmoid, Softmax
-from ..ops import linear as _fused_linear
+from ..ops import Linear, LogSoftmax, Sigmoid, Softmax
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -89,7 +88,23 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     for G = ∂C/∂z.  ``x`` may be a Tensor or an array of shape (..., n_in); ``weight`` (n_out,
     n_in) and ``bias`` (n_out,) must be Tensors (a clear error names the argument otherwise).
     """
-    return _fused_linear(x, weight, bias)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"linear: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"linear: bias must be a Tensor or None, got {type(bias).__name__}")
+    xt = weight._operand(x)
+    w_shape, x_shape = weight.data.shape, xt.data.shape
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {w_shape}")
+    n_out, n_in = w_shape
+    if not x_shape or x_shape[-1] != n_in:
+        raise ValueError(
+            f"linear: input of shape {x_shape} does not match weight of shape {w_shape}: "
+            f"the input's last axis must have length {n_in}"
+        )
+    if bias is not None and bias.data.shape != (n_out,):
+        raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.data.shape}")
+    return Linear.apply(xt, weight, bias)
 
 
 # ---------------------------------------------------------------- helpers

@@ -33,8 +33,8 @@ from .elementwise import (
     Where,
     stable_sigmoid,
 )
-from .fused import Linear, linear
-from .linalg import MatMul, matmul
+from .fused import Linear
+from .linalg import MatMul
 from .reduce import (
     LogSoftmax,
     LogSumExp,
@@ -53,7 +53,6 @@ from .shape import (
     Reshape,
     ScatterAdd,
     Transpose,
-    normalize_index,
 )
 
 __all__ = [
@@ -98,9 +97,6 @@ __all__ = [
     "Where",
     "count",
     "keepdims_shape",
-    "linear",
-    "matmul",
     "normalize_axis",
-    "normalize_index",
     "stable_sigmoid",
 ]

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from ..nn import functional as F
-from ..ops import linear
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -702,9 +701,8 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("clone", lambda x: x.clone(), np.copy),
     # ---- fused: the linear layer and the costs (nn.functional).  A target given as a Tensor is
     # an input like the output (its gradient is checked too); class indices are params.
-    OpSpec("linear", linear, _linear_ref, shapes=_linear_shapes(bias=True)),
-    OpSpec("linear_no_bias", linear, _linear_ref, shapes=_linear_shapes(bias=False)),
-    OpSpec("linear_functional", F.linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("linear", F.linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("linear_no_bias", F.linear, _linear_ref, shapes=_linear_shapes(bias=False)),
     OpSpec("quadratic_cost", F.quadratic_cost, _quadratic_ref, shapes=_same_shapes(0, 2)),
     OpSpec(
         "quadratic_cost_labels",

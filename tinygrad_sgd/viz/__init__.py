@@ -36,9 +36,23 @@ expressions of the ``graph`` command of ``python -m tinygrad_sgd`` (:func:`parse
 a strict whitelist: the input is never given to ``eval``, ``exec`` or ``compile``).
 """
 
+from typing import Any
+
+from ..tensor import Tensor
 from .dot import retain_grads, to_dot, to_text
 from .expression import ExpressionError, build_expression, neuron_graph, parse_expression
 from .render import Graph, GraphvizError, graph, mimebundle, render
+
+
+def _tensor_display(self: Tensor, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    """Jupyter display of a Tensor: the values and, below them, the graph that computed it (SVG
+    when Graphviz is installed, else a text tree); see :func:`mimebundle`."""
+    return mimebundle(self)
+
+
+# The study tools give Tensor its Jupyter display here, so that the tensor layer never imports
+# them (``import tinygrad_sgd`` imports this package).
+Tensor._repr_mimebundle_ = _tensor_display  # type: ignore[attr-defined]
 
 __all__ = [
     "ExpressionError",
