@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import NotAFileError, atomic_write
 from ..viz import (
     ExpressionError,
     GraphvizError,
@@ -19,7 +20,7 @@ from ..viz import (
     to_dot,
     to_text,
 )
-from ..viz.render import _FORMATS, _atomic_write
+from ..viz.render import _FORMATS
 
 
 def _assignment(text: str) -> tuple[str, float]:
@@ -102,8 +103,11 @@ def run_command(args: argparse.Namespace) -> int:
             else:
                 fn = to_dot if args.format == "dot" else to_text
                 text = fn(root, show_grad=args.backward, params=names)
-                _atomic_write(out, text.encode("utf-8"))
+                atomic_write(out, text.encode("utf-8"))
         except GraphvizError as e:
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            return 1
+        except NotAFileError as e:  # its message names the path
             print(f"{prog}: error: {e}", file=sys.stderr)
             return 1
         except OSError as e:

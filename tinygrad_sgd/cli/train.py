@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 
+from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
 from ..train import COSTS, DATASETS, INITS, TrainConfig, train
 
@@ -208,7 +209,7 @@ def run_command(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+    except (ValueError, FileNotFoundError, FloatingPointError, NotAFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

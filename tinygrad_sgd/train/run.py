@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
+from .._atomic import atomic_open
 from ..data import DataLoader, load_digits, load_mnist
 from ..serialization import load as _load
 from ..serialization import save as _save
@@ -165,7 +165,8 @@ def _check_plot_available() -> None:
 def plot_history(history: History, path: str | os.PathLike[str], title: str = "") -> Path:
     """Learning curves as a PNG: accuracy (left) and cost (right) per epoch. Needs matplotlib.
 
-    Written atomically (a temporary file beside ``path``, then renamed).
+    Written atomically (a temporary file beside ``path``, then renamed; see
+    :mod:`tinygrad_sgd._atomic`).
     """
     _check_plot_available()
     # NOTE: a bare Figure (no pyplot) draws with Agg and leaves the user's backend alone.
@@ -193,14 +194,8 @@ def plot_history(history: History, path: str | os.PathLike[str], title: str = ""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target) as f:
+        fig.savefig(f, format="png", dpi=100)
     return target
 
 

@@ -7,10 +7,10 @@ import html
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write
 from ..tensor import Tensor
 from .dot import _collect, to_dot, to_text
 
@@ -51,20 +51,6 @@ def _run_dot(dot_text: str, fmt: str) -> bytes:
     return proc.stdout
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def render(
     tensor: Tensor,
     path: str | os.PathLike[str],
@@ -86,7 +72,7 @@ def render(
             f".pdf file name or format='svg'/'png'/'pdf'"
         )
     data = _run_dot(to_dot(tensor, show_grad=show_grad, params=params), fmt)
-    _atomic_write(p, data)
+    atomic_write(p, data)
     return p
 
 
@@ -115,7 +101,7 @@ class Graph:
         fmt = (format or p.suffix.lstrip(".")).lower()
         if fmt not in _FORMATS:
             raise ValueError(f"Graph.render: use a .svg, .png or .pdf file name, not {str(path)!r}")
-        _atomic_write(p, _run_dot(self.dot, fmt))
+        atomic_write(p, _run_dot(self.dot, fmt))
         return p
 
     def __str__(self) -> str:
