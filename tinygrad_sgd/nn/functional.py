@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..ops import Linear, LogSoftmax, Sigmoid, Softmax
+from ..ops import Linear, LogSoftmax, Sigmoid, Softmax, shifted_max, stable_softplus
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -191,12 +191,6 @@ def _scale(reduction: str, count: int, fn: str) -> float | None:
     raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _row_max(z: np.ndarray) -> np.ndarray:
-    """max over the last axis (keepdims), with non-finite maxima replaced by 0."""
-    m = np.max(z, axis=-1, keepdims=True)
-    return np.where(np.isfinite(m), m, 0)
-
-
 def _reduced(per: np.ndarray, scale: float | None, dtype: Any) -> np.ndarray:
     return per if scale is None else np.asarray(per.sum() * scale, dtype=dtype)
 
@@ -251,7 +245,7 @@ class SoftmaxCrossEntropy(Function):
         idx: np.ndarray | None,
         scale: float | None,
     ) -> np.ndarray:
-        shifted = z - _row_max(z)
+        shifted = z - shifted_max(z, -1)
         with np.errstate(under="ignore"):
             lse = np.log(np.sum(np.exp(shifted), axis=-1))
         if idx is not None:
@@ -294,19 +288,17 @@ class SigmoidBinaryCrossEntropy(Function):
 
     the output is ℓ, or its sum times ``scale``.
 
-    NOTE: softplus(z) = max(z, 0) + ln(1 + e^(−|z|)) only exponentiates −|z| ≤ 0: finite for every
-    finite z; e^(−|z|) may underflow to 0 (the correctly rounded value, not reported).
+    NOTE: softplus is the stable :func:`~tinygrad_sgd.ops.stable_softplus` of the ``Softplus``
+    op: finite for every finite z.
     """
 
     array_backward = True
 
     @staticmethod
     def forward(ctx: Context, z: np.ndarray, y: np.ndarray, scale: float | None) -> np.ndarray:
-        with np.errstate(under="ignore"):
-            softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
         ctx.scale = scale
         ctx.save_for_backward(z, y)
-        return _reduced(softplus - y * z, scale, z.dtype)
+        return _reduced(stable_softplus(z) - y * z, scale, z.dtype)
 
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:

@@ -32,6 +32,7 @@ from .elementwise import (
     Tanh,
     Where,
     stable_sigmoid,
+    stable_softplus,
 )
 from .fused import Linear
 from .linalg import MatMul
@@ -45,6 +46,7 @@ from .reduce import (
     count,
     keepdims_shape,
     normalize_axis,
+    shifted_max,
 )
 from .shape import (
     BroadcastTo,
@@ -98,5 +100,7 @@ __all__ = [
     "count",
     "keepdims_shape",
     "normalize_axis",
+    "shifted_max",
     "stable_sigmoid",
+    "stable_softplus",
 ]
