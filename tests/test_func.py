@@ -12,8 +12,10 @@ RTOL_EXACT = 1e-9 (sums of at most a few hundred float64 products, each rounded 
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -615,3 +617,36 @@ def test_docstring_examples_run() -> None:
 def test_nothing_here_uses_private_engine_names() -> None:
     source = open(func.__file__, encoding="utf-8").read()
     assert not re.findall(r"autograd\._|\._ctx|_wrap\(|_state\b", source)
+
+
+# ---- docs/internals.md, "From backprop to transforms" -----------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_guides_transform_code_runs_and_gives_its_table() -> None:
+    text = (DOCS / "internals.md").read_text(encoding="utf-8")
+    setup, code = re.findall(r"```python\n(.*?)```", text, re.S)[:2]
+    env: dict[str, Any] = {}
+    exec(setup + code, env)  # the network at the top of the guide, then the section's code
+    row = re.search(r"\| ∇C · Δv .*? \| `(\S+)` \| −η ‖∇C‖² = `(\S+)` by hand \|", text)
+    assert row is not None
+    assert f"{env['slope'].item():.6f}" == row.group(1) == row.group(2)
+    assert env["H_w3"].shape == (1, 3, 1, 3)
+    w3 = re.search(r"\| ∂C/∂w3 \| `func.grad.*?` \| `(.*?)` \|", text)
+    assert w3 is not None
+    close(env["grads"][2].numpy().ravel(), eval(w3.group(1)), 0, 5e-7)  # the table's 6 decimals
+
+
+def test_the_guides_transform_numbers_agree_with_each_other() -> None:
+    spec = importlib.util.spec_from_file_location("figures", DOCS / "make_internals_figures.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    r = script.transforms()
+    assert r["func_grad_diff"] < 1e-15 and r["hessian_asymmetry"] < 1e-15
+    slope, by_hand = r["slope"]
+    assert slope == pytest.approx(by_hand, rel=1e-12)
+    actual = script.compute()["step"][1]
+    first, second = r["predicted"]
+    assert abs(second - actual) < abs(first - actual)  # the curvature term helps
