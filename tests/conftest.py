@@ -1,8 +1,10 @@
 """Shared test configuration.
 
-Hypothesis profiles: ``dev`` (the default: random, a moderate number of examples) and ``ci``
+Hypothesis profiles: ``dev`` (the default: random, a moderate number of examples), ``ci``
 (derandomized so that CI is reproducible, no deadline because CI machines are noisy, bounded
-examples so the suite stays within minutes).  Select with ``HYPOTHESIS_PROFILE=ci``.
+examples so the suite stays within minutes) and ``quick`` (``ci`` with a few examples: the runs
+on the other supported Pythons and the oldest NumPy in .ci/run, which look for what differs
+between versions, not for rare inputs).  Select with ``HYPOTHESIS_PROFILE=ci``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
+settings.register_profile("quick", settings.get_profile("ci"), max_examples=5)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
