@@ -190,7 +190,7 @@ def _array_context(needs: tuple[bool, ...]) -> Context:
     """A Context set up as the engine sets it up for an ordinary backward on arrays."""
     ctx = Context()
     ctx.needs_input_grad = needs
-    ctx._arrays = True  # the engine's flag for a backward on arrays
+    ctx._on_arrays = True  # the engine's flag for a backward on arrays
     return ctx
 
 

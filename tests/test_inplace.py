@@ -144,7 +144,7 @@ def test_locks_do_not_leak_over_many_steps():
         dropped = (w * w).sum()  # a graph dropped without backward (at the next loop turn)
     del dropped
     gc.collect()
-    assert autograd._lock_counts == {}
+    assert autograd.inplace._counts == {}
     assert w.data.flags.writeable
 
 
@@ -178,4 +178,4 @@ def test_locks_balance_when_threads_share_a_weight():
         sys.setswitchinterval(interval)
     gc.collect()
     assert errors == []
-    assert autograd._lock_counts == {} and w.data.flags.writeable
+    assert autograd.inplace._counts == {} and w.data.flags.writeable

@@ -177,11 +177,54 @@ class Tensor:
         t._retains_grad = False
         return t
 
+    @staticmethod
+    def from_numpy(array: np.ndarray) -> Tensor:
+        """A Tensor that shares ``array``'s memory (``torch.from_numpy``): no copy, same dtype.
+
+        Writes to the array show in the tensor and the other way round.  While a live graph has
+        saved the array for backward, it (and the array it is a view of) is read-only, so that
+        the gradient cannot be computed from values the forward pass did not see
+        (see autograd/inplace.py).  ``Tensor(array)`` copies instead.
+        """
+        if not isinstance(array, np.ndarray):
+            raise TypeError(
+                f"Tensor.from_numpy expects a numpy.ndarray, got {type(array).__name__}"
+            )
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Tensor.from_numpy: unsupported dtype {array.dtype}; use a bool, integer or "
+                "float array"
+            )
+        return Tensor._wrap(array)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A copy with its own data (and ``.grad``), as a leaf; only leaves can be copied."""
+        self._check_leaf("copy.deepcopy")
+        t = Tensor._wrap(self.data.copy(), self.requires_grad)
+        memo[id(self)] = t
+        if self.grad is not None:
+            t.grad = Tensor._wrap(self.grad.data.copy())
+        return t
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickle a leaf as its data, ``requires_grad`` and ``.grad`` (never the graph)."""
+        self._check_leaf("pickle")
+        grad = None if self.grad is None else self.grad.data
+        return (_unpickle_tensor, (self.data, self.requires_grad, grad))
+
+    def _check_leaf(self, what: str) -> None:
+        if self._ctx is not None:
+            raise RuntimeError(
+                f"{what}: only leaf tensors (created by the user, or detached) can be copied; "
+                f"this one was computed by {self._ctx.name}. Copy t.detach() instead, or "
+                "t.detach().requires_grad_() for a new leaf."
+            )
+
     def _overwrite(self, values: Any) -> None:
         """Replace this tensor's values (for optimizers, initialisers and ``load_state_dict``).
 
         In place when the array is writeable; when a live graph saved it for backward it is
-        read-only (see "In-place safety" in autograd.py), and the tensor gets a new array
+        read-only (see autograd/inplace.py), and the tensor gets a new array
         instead, so the graph keeps the values its backward needs.
         """
         if self.data.flags.writeable:
@@ -325,6 +368,23 @@ class Tensor:
         self._hooks[handle.id] = fn
         return handle
 
+    def _run_hooks(self, grad: Any) -> Any:
+        """Called by backward with this tensor's gradient (an array, or a Tensor under
+        ``create_graph``): run the hooks in order, on Tensors; a hook may return a new one."""
+        g = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
+        for hook in list(self._hooks.values()):  # type: ignore[union-attr]  # may remove itself
+            new = hook(g)
+            if new is None:
+                continue
+            new = new if isinstance(new, Tensor) else Tensor(new, dtype=self.dtype)
+            if new.shape != self.shape:
+                raise RuntimeError(
+                    f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                    f"{new.shape} for a tensor of shape {self.shape}; a hook must keep the shape"
+                )
+            g = new if new.dtype == self.dtype else new.astype(self.dtype)
+        return g if isinstance(grad, Tensor) else g.data
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
         if not self.requires_grad:
@@ -402,8 +462,10 @@ class Tensor:
         """Turn the other side of a binary operator into a Tensor.
 
         Python numbers take this tensor's dtype where NumPy's rules allow it (``x32 * 3.0`` stays
-        float32), as NumPy treats Python scalars as "weak".  A floating ndarray is wrapped
-        without a copy; anything else goes through the ``Tensor`` constructor's dtype policy.
+        float32), as NumPy treats Python scalars as "weak".  Anything else goes through the
+        ``Tensor`` constructor (a copy, as in PyTorch): an ndarray operand is a constant that the
+        caller's later writes neither fail on nor change.  To share memory instead, pass
+        ``Tensor.from_numpy(array)``.
         """
         if isinstance(other, Tensor):
             return other
@@ -412,13 +474,7 @@ class Tensor:
             if dtype.kind != "f":  # a floating tensor keeps its dtype (and result_type costs 1 µs)
                 dtype = np.result_type(dtype, other)
             return Tensor._wrap(np.asarray(other, dtype=dtype))
-        if type(other) is np.ndarray and other.dtype.kind == "f":
-            # A floating array is used as it is, as NumPy itself would: copying a mini-batch
-            # (1000×784 float32: 3 MB) took 0.3 ms, a third of the book's training step at
-            # m = 1000.  Like any array an op saves for backward, it must not be changed in
-            # place before backward runs.
-            return Tensor._wrap(other)
-        return Tensor(other)
+        return Tensor(other)  # an array is a constant: copied, so later writes cannot reach it
 
     def _binary(self, fn: type[autograd.Function], a: Any, b: Any, sym: str) -> Tensor:
         a = self._operand(a)
@@ -657,7 +713,7 @@ class Tensor:
 
 
 # The op modules import Tensor; bind them after the class exists.
-autograd._bind_tensor_class(Tensor)
+autograd.core._bind_tensor_class(Tensor)
 from . import ops  # noqa: E402
 
 
@@ -742,3 +798,10 @@ __all__ = [
     "stack",
     "where",
 ]
+
+
+def _unpickle_tensor(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None) -> Tensor:
+    t = Tensor._wrap(np.array(data), requires_grad)
+    if grad is not None:
+        t.grad = Tensor._wrap(np.array(grad))
+    return t

@@ -336,7 +336,7 @@ def fit(
         seen = 0
         for i, (xb, Yb) in enumerate(loader):
             optimizer.zero_grad()
-            C = cost_fn(Tensor(xb), Tensor(Yb))
+            C = cost_fn(Tensor.from_numpy(xb), Tensor.from_numpy(Yb))  # the loader's own arrays
             C.backward()
             optimizer.step()
             c = C.item()

@@ -117,9 +117,9 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
             raise TypeError(
                 f"{fn}: target must be numbers (Tensor, ndarray or list), got dtype {arr.dtype}"
             )
-        # No copy when the dtype already matches: like any array passed to an op, the target
-        # is then read-only while the graph that saved it lives (see autograd.py).
-        t = Tensor._wrap(arr.astype(like.dtype, copy=False))
+        # A copy, as for any array operand: the caller's array stays theirs (to share it, pass
+        # Tensor.from_numpy(target)).
+        t = Tensor._wrap(np.array(arr, dtype=like.dtype))
     if t.shape != like.shape:
         raise ValueError(
             f"{fn}: target shape {t.shape} does not match the output shape {like.shape} "

@@ -1,0 +1,460 @@
+"""The core of the engine: recording operations, and backpropagation through what was recorded.
+
+Read this file first; everything else in the package is built on it.
+
+1. **Recording.**  A differentiable operation is a :class:`Function` with a ``forward`` (NumPy
+   arrays in, one array out) and a ``backward`` (δ, the gradient of the cost with respect to the
+   output, in; one gradient per input out).  ``Function.apply`` runs ``forward`` and, when grad
+   mode is on and some input requires a gradient, links the output to a :class:`Context` that
+   remembers the inputs and what ``forward`` saved.  The contexts form a directed acyclic graph.
+2. **Backpropagation.**  :func:`backward` visits that graph from the output to the leaves in
+   reverse topological order and calls each op's ``backward``: the chain rule, one local
+   vector-Jacobian product at a time.  Where a tensor feeds several ops (fan-out) its gradients
+   are summed; where NumPy broadcast an input, the gradient is summed back to the input's shape.
+3. **One formula, two uses.**  A ``backward`` formula uses only what NumPy arrays and Tensors
+   share (operators, ``.T``, ``.reshape``, ``.sum``, ``Op.call``).  An ordinary backward hands it
+   arrays; ``create_graph=True`` hands it Tensors, so the backward pass is itself recorded and
+   can be differentiated again (higher-order derivatives).
+
+For one layer z = w a + b, a' = σ(z), this reproduces the book's δ = ∂C/∂a' ⊙ σ'(z),
+∂C/∂b = δ, ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ, each product being one op's ``backward``.
+
+Beside the core: :mod:`.inplace` (saved arrays are read-only while their graph lives) and
+:mod:`.debug` (``trace`` and ``detect_anomaly``, attached through the observer point below).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from contextlib import ContextDecorator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import inplace
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+
+#: What a backward formula handles: NumPy arrays in an ordinary backward, Tensors under
+#: ``create_graph``.  Typed ``Any``: the formulas use only what the two share.
+Grad = Any
+
+_Tensor: Any = None  # the Tensor class, bound by tensor.py (which sits above the engine)
+
+
+def _bind_tensor_class(cls: type) -> None:
+    global _Tensor
+    _Tensor = cls
+
+
+# ------------------------------------------------------------------ grad mode and observers
+
+
+class _State(threading.local):
+    grad_enabled: bool = True
+    #: The observer point.  Tools that watch the engine (``trace``, ``detect_anomaly`` in
+    #: debug.py) put an object here with two methods: ``forward(fn, ctx, out, args)``, called
+    #: after every ``Function.apply`` (``ctx`` is None when nothing was recorded), and
+    #: ``backward(ctx, delta, input_grads)``, called after every op's backward.
+    observers: tuple[Any, ...] = ()
+
+
+_state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backpropagation."""
+    return _state.grad_enabled
+
+
+class _GradMode(ContextDecorator):
+    """Set grad mode in a ``with`` block or a decorated function; restore it on exit."""
+
+    _mode: bool
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []  # a stack: one instance may be entered again
+
+    def __enter__(self) -> _GradMode:
+        self._previous.append(_state.grad_enabled)
+        _state.grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.grad_enabled = self._previous.pop()
+
+
+class no_grad(_GradMode):
+    """Record nothing: ``with tg.no_grad(): ...`` or ``@tg.no_grad()`` (evaluation, updates)."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Record operations again, for example inside a ``no_grad`` block."""
+
+    _mode = True
+
+
+# ------------------------------------------------------------------ Context and Function
+
+_OUTPUT = object()  # stands for "the op's own output" among the saved values
+
+
+class Context:
+    """What one recorded operation remembers between ``forward`` and ``backward``.
+
+    ``forward`` stores attributes on it (``ctx.axis = axis``) and arrays through
+    :meth:`save_for_backward`.  :attr:`saved_tensors` gives them back: as the arrays themselves
+    when backward runs on arrays, and under ``create_graph`` as the graph's own Tensors (a saved
+    input as the input Tensor, the saved output as the output Tensor), so that the formula is
+    recorded.  Saved arrays are read-only while the graph lives (see :mod:`.inplace`).
+    """
+
+    __slots__ = (
+        "fn", "inputs", "needs_input_grad", "_saved", "_arrays", "_out", "_lock", "_freed",
+        "_on_arrays", "__dict__",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.fn: type[Function] = Function
+        self.inputs: tuple[Tensor | None, ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._saved: tuple[Any, ...] = ()  # after _link: input Tensors, _OUTPUT or constants
+        self._arrays: tuple[Any, ...] = ()  # the arrays that forward saved, one per value
+        self._out: Any = None  # weak reference to the output (a strong one would be a cycle)
+        self._lock: inplace.Lock | None = None
+        self._freed = False
+        self._on_arrays = False  # set by backward: hand the formula arrays, not Tensors
+
+    if TYPE_CHECKING:  # ops store their own attributes (ctx.axis = ...)
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep ``values`` (forward's input or output arrays, or others) for ``backward``."""
+        self._saved = self._arrays = values
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """The saved values: arrays on the array path, Tensors under ``create_graph``."""
+        if self._freed:
+            raise RuntimeError(_freed_message(self))
+        values = []
+        for v, a in zip(self._saved, self._arrays):
+            if v is _OUTPUT:
+                v = self._out()
+            if isinstance(v, _Tensor):
+                if v.data is not a:  # t.data = ... since forward: not the values forward used
+                    raise RuntimeError(inplace.rebound_message(self, v))
+                values.append(a if self._on_arrays else v)
+            elif self._on_arrays or not isinstance(v, (np.ndarray, np.generic)):
+                values.append(v)  # a constant the op computed (an array, a number, a shape)
+            else:
+                values.append(_Tensor._wrap(np.asarray(v)))
+        return tuple(values)
+
+    def _link(self, out: Tensor) -> None:
+        """After forward: swap each saved input or output array for its Tensor (by identity),
+        and lock those arrays against writes while this graph lives."""
+        saved: list[Any] = list(self._arrays)
+        for k, v in enumerate(saved):
+            if v is out.data:
+                saved[k] = _OUTPUT
+                self._out = weakref.ref(out)
+                continue
+            for t in self.inputs:
+                if t is not None and t.data is v:
+                    saved[k] = t
+                    break
+        self._saved = tuple(saved)
+        self._lock = inplace.lock([a for a, v in zip(self._arrays, saved) if a is not v])
+
+    def _free(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+        self._saved = self._arrays = self.inputs = ()
+        self._out = self._lock = None
+        self._freed = True
+
+    @property
+    def name(self) -> str:
+        """The op's name, e.g. ``"Mul"``."""
+        return self.fn.__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+class Function:
+    """Base class of every differentiable operation (see README, "Writing your own operation").
+
+    ``forward(ctx, *args)`` receives each Tensor argument as its NumPy array and everything else
+    unchanged, and returns one array.  ``backward(ctx, delta)`` receives δ = ∂C/∂output and
+    returns one gradient per positional argument of ``forward`` (``None`` where there is none);
+    a gradient of the output's broadcast shape is summed back to the input's shape here.
+
+    A Function with ``array_backward = True`` promises that its ``backward`` works on NumPy
+    arrays as well as Tensors; an ordinary backward then hands it arrays.  Without the flag it
+    always receives Tensors.  Under ``create_graph`` every formula receives Tensors.
+    """
+
+    #: True when ``backward`` works on NumPy arrays as well as on Tensors.
+    array_backward: bool = False
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("forward is not implemented")
+
+    @staticmethod
+    def backward(ctx: Context, grad_output: Grad) -> Any:
+        raise NotImplementedError("backward is not implemented")
+
+    @classmethod
+    def call(cls, *args: Any, **kwargs: Any) -> Any:
+        """The op inside a backward formula: recorded by :meth:`apply` when an argument is a
+        Tensor, else ``forward`` on the arrays, so one formula serves both kinds of backward."""
+        if any(isinstance(a, _Tensor) for a in args):
+            return cls.apply(*args, **kwargs)
+        return cls.forward(Context(), *args, **kwargs)
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        """Run ``forward`` on the arrays of ``args``; return the result as a Tensor, linked into
+        the graph when grad mode is on, some input requires grad and the result is floating."""
+        arrays, inputs, needs = [], [], []
+        for a in args:
+            is_tensor = isinstance(a, _Tensor)
+            arrays.append(a.data if is_tensor else a)
+            inputs.append(a if is_tensor else None)
+            needs.append(is_tensor and a.requires_grad)
+        ctx = Context()
+        raw = cls.forward(ctx, *arrays, **kwargs)
+        data = raw if type(raw) is np.ndarray else np.asarray(raw)
+        if data is not raw:  # NOTE: NumPy returns scalars for 0-d results; keep "saved output"
+            ctx._arrays = tuple(data if v is raw else v for v in ctx._arrays)
+        if _state.grad_enabled and True in needs and data.dtype.kind == "f":
+            out = _Tensor._wrap(data, True, ctx)
+            ctx.fn, ctx.inputs, ctx.needs_input_grad = cls, tuple(inputs), tuple(needs)
+            ctx._link(out)
+        else:
+            out, ctx = _Tensor._wrap(data), None
+        for observer in _state.observers:
+            observer.forward(cls, ctx, out, args)
+        return out
+
+
+# ------------------------------------------------------------------ the backward pass
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """The tensors that lead to ``root`` and require grad, each after all of its inputs (so
+    ``root`` is last).  Depth-first with an explicit stack, never recursion: any depth works."""
+    order: list[Tensor] = []
+    seen: set[int] = set()  # identity, not value, decides whether a tensor was seen
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+        elif id(t) not in seen:
+            seen.add(id(t))
+            stack.append((t, True))
+            if t._ctx is not None:
+                if t._ctx._freed:
+                    raise RuntimeError(_freed_message(t._ctx))
+                stack.extend(
+                    (i, False) for i in reversed(t._ctx.inputs) if i is not None and i.requires_grad
+                )
+    return order
+
+
+def _sum_to_shape(g: Grad, shape: tuple[int, ...], ctx: Context, i: int) -> Grad:
+    """Undo broadcasting: sum ``g`` over the axes NumPy added (leading) or stretched (size 1)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape) if n == 1)
+    if lead >= 0:
+        g = g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g
+    if lead < 0 or g.shape != shape:
+        raise RuntimeError(
+            f"{ctx.name}.backward returned a gradient of shape {g.shape} for input {i} of shape "
+            f"{shape}; the shapes are not broadcast-compatible"
+        )
+    return g
+
+
+def backward(
+    root: Tensor,
+    gradient: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Tensor | None] | None:
+    """Backpropagate from ``root``: the engine behind ``Tensor.backward`` and :func:`grad`.
+
+    Without ``inputs``, accumulate ∂root/∂t into ``t.grad`` for every leaf t that requires grad
+    (and every tensor that called ``retain_grad``); with ``inputs``, touch no ``.grad`` and
+    return the gradients of those tensors.
+    """
+    order = _topological_order(root)
+    wanted = {id(t): k for k, t in enumerate(inputs or ())}
+    results: list[Any] = [None] * len(wanted)
+    observers = _state.observers
+    # THE branch between the two kinds of backward: gradients travel as NumPy arrays, or, to be
+    # differentiated again, as Tensors whose operations are recorded (create_graph).
+    on_arrays = not create_graph
+    delta = _seed(root, gradient)
+    grads: dict[int, Grad] = {id(root): delta.data if on_arrays else delta}
+    with enable_grad() if create_graph else no_grad():
+        while order:
+            t = order.pop()  # root first; popping releases each tensor once it is done
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                g = t._run_hooks(g)
+            ctx = t._ctx
+            if inputs is not None:
+                if id(t) in wanted:
+                    results[wanted[id(t)]] = g
+            elif ctx is None or t._retains_grad:
+                _accumulate(t, g)
+            if ctx is None:
+                continue
+            input_grads = _run_backward(ctx, g, on_arrays)
+            for observer in observers:
+                observer.backward(ctx, g, input_grads)
+            for inp, gi in zip(ctx.inputs, input_grads):
+                if gi is not None:  # fan-out: sum out of place, never into a shared buffer
+                    key = id(inp)
+                    grads[key] = gi if key not in grads else _add(grads[key], gi)
+            if not retain_graph:
+                ctx._free()
+    if inputs is None:
+        return None
+    return [None if g is None else _owned(g) for g in results]
+
+
+def _seed(root: Tensor, gradient: Any) -> Tensor:
+    """δ at the root: 1 for a one-element root, else ``gradient`` (checked and cast)."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad and has no graph: "
+            "create the leaves with requires_grad=True, outside no_grad()"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a tensor with one element; this one has "
+                f"shape {root.shape}. Pass gradient= (dC/d(this tensor), of shape {root.shape})"
+            )
+        return _Tensor._wrap(np.ones(root.shape, root.dtype))
+    seed = gradient if isinstance(gradient, _Tensor) else _Tensor(gradient, dtype=root.dtype)
+    if seed.shape != root.shape:
+        raise ValueError(
+            f"backward(): gradient has shape {seed.shape} but the tensor has shape "
+            f"{root.shape}; they must be equal"
+        )
+    return seed if seed.dtype == root.dtype else seed.astype(root.dtype)
+
+
+def _run_backward(ctx: Context, delta: Grad, on_arrays: bool) -> list[Grad | None]:
+    """Call one op's backward with δ; return each input's gradient, of the input's shape and
+    dtype (None where the input needs none), as arrays on the array path, else as Tensors."""
+    if ctx._freed:
+        raise RuntimeError(_freed_message(ctx))
+    fn = ctx.fn
+    ctx._on_arrays = on_arrays and fn.array_backward
+    if on_arrays and not fn.array_backward:  # a formula written for Tensors only
+        delta = _Tensor._wrap(delta)
+    try:
+        out = fn.backward(ctx, delta)
+    except AttributeError as e:  # e.g. x.cos() on an array: a Tensor method in the formula
+        if not ctx._on_arrays:
+            raise
+        raise TypeError(
+            f"{ctx.name}.backward declares array_backward = True but failed on NumPy arrays "
+            f"({e}); use only what arrays and Tensors share (operators, .T, .reshape, .sum, "
+            "np.asarray(v)) and Op.call(...) for other ops, or set array_backward = False"
+        ) from e
+    out = out if type(out) is tuple else (out,)
+    if len(out) != len(ctx.inputs):
+        raise RuntimeError(
+            f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
+            f"{len(ctx.inputs)} positional argument(s); return one per argument (None where unused)"
+        )
+    grads: list[Grad | None] = []
+    for i, (inp, gi, needed) in enumerate(zip(ctx.inputs, out, ctx.needs_input_grad)):
+        if gi is None or not needed:
+            grads.append(None)
+            continue
+        data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
+        if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, a number
+            gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
+        elif not isinstance(gi, _Tensor):
+            gi = _Tensor(gi, dtype=data.dtype)
+        if gi.shape != data.shape:
+            gi = _sum_to_shape(gi, data.shape, ctx, i)
+        grads.append(gi if gi.dtype == data.dtype else gi.astype(data.dtype))
+    return grads
+
+
+def _accumulate(t: Tensor, g: Grad) -> None:
+    """``t.grad += g``, out of place: a tensor owns its gradient and shares it with nothing."""
+    if isinstance(g, _Tensor):  # create_graph: the sum is recorded too
+        t.grad = g.clone() if t.grad is None else t.grad + g
+    else:
+        t.grad = _owned(g) if t.grad is None else _Tensor._wrap(_add(t.grad.data, g))
+
+
+def _add(a: Grad, b: Grad) -> Grad:
+    """a + b (NOTE: for two 0-d arrays NumPy returns a scalar; keep an array)."""
+    s = a + b
+    return np.asarray(s) if isinstance(s, np.generic) else s
+
+
+def _owned(g: Grad) -> Tensor:
+    """A gradient as a Tensor of its own: an array is copied (δ, a hook or another tensor may
+    hold it too); a recorded gradient (create_graph) is used as it is."""
+    return g if isinstance(g, _Tensor) else _Tensor._wrap(np.array(g))
+
+
+def grad(
+    outputs: Tensor,
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor, ...]:
+    """d(outputs)/d(inputs), touching no ``.grad`` (``torch.autograd.grad``).
+
+    ``grad_outputs`` plays the role of ``gradient`` in ``backward``; ``retain_graph`` defaults
+    to ``create_graph``.  An input the output does not depend on raises unless
+    ``allow_unused``, which gives zeros for it.
+    """
+    ins = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
+    for k, t in enumerate(ins):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad(): input {k} (shape {t.shape}) does not require grad")
+    keep = create_graph if retain_graph is None else retain_graph
+    res = backward(outputs, grad_outputs, keep, create_graph, ins)
+    assert res is not None
+    for k, (t, g) in enumerate(zip(ins, res)):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad(): input {k} (shape {t.shape}) was not used to compute the output; "
+                "pass allow_unused=True to get zeros for it"
+            )
+    return tuple(_Tensor.zeros_like(t) if g is None else g for t, g in zip(ins, res))
+
+
+def _freed_message(ctx: Context) -> str:
+    return (
+        f"Trying to backward through the graph a second time (at op {ctx.name}): its saved values "
+        "were freed after the first backward. Pass retain_graph=True to the first backward() "
+        "if you need to backpropagate through the same graph again."
+    )
