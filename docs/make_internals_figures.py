@@ -12,7 +12,8 @@ What it writes (all under docs/):
   every tensor;
 * the blocks of internals.md between ``<!-- BEGIN generated:NAME -->`` and
   ``<!-- END generated:NAME -->``: the forward values, the text tree, the tracer's output, the
-  comparison of every gradient with the book's equations BP1-BP4, and the SGD step.
+  comparison of every gradient with the book's equations BP1-BP4, the SGD step, and what the
+  transforms of ``tinygrad_sgd.func`` compute on the same network.
 
 ``--check`` recomputes everything and fails (exit status 1, naming what differs) when a
 committed DOT file or a generated block is out of date, when an SVG is missing a node of its
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import tinygrad_sgd as tg
-from tinygrad_sgd import Tensor, viz
+from tinygrad_sgd import Tensor, func, viz
 
 DOCS = Path(__file__).resolve().parent
 GUIDE = DOCS / "internals.md"
@@ -142,7 +143,42 @@ def compute() -> dict[str, object]:
         a3n = sigma(t["w3"].numpy() @ a2n + t["b3"].numpy())
     after = float(0.5 * np.sum((y - a3n) ** 2))
     out["step"] = (before, after)
+    out.update(transforms())
     return out
+
+
+def cost_of(w2: Tensor, b2: Tensor, w3: Tensor, b3: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """C as a function of the parameters (and the example): build()'s formulas."""
+    a2 = (w2 @ x + b2).sigmoid()
+    a3 = (w3 @ a2 + b3).sigmoid()
+    return 0.5 * ((y - a3) ** 2).sum()
+
+
+def transforms() -> dict[str, object]:
+    """func.grad, jvp, hvp and hessian on the network, at the parameters before the step."""
+    t = build()
+    t["C"].backward()
+    params = [t[k].numpy() for k in NAMES[:4]]
+    x, y = t["x"], t["y"]
+    grads = func.grad(cost_of, argnums=(0, 1, 2, 3))(*params, x, y)
+    engine = [t[k].grad for k in NAMES[:4]]  # C.backward() above: the .grad of section 4
+    grad_diff = max(float(np.max(np.abs(g.numpy() - e.numpy()))) for g, e in zip(grads, engine))  # type: ignore[union-attr]
+    step = [-ETA * g.numpy() for g in grads]  # Δv = −η ∇C
+    C = lambda w2, b2, w3, b3: cost_of(w2, b2, w3, b3, x, y)  # noqa: E731
+    c, slope = func.jvp(C, params, step)  # ∇C · Δv
+    _, h_step = func.hvp(C, params, step)  # H Δv
+    curvature = sum(float(np.sum(d * h.numpy())) for d, h in zip(step, h_step))  # Δvᵀ H Δv
+    by_hand = -ETA * sum(float(np.sum(g.numpy() ** 2)) for g in grads)  # −η ‖∇C‖²
+    h3 = func.hessian(cost_of, argnums=2)(*params, x, y).numpy().reshape(3, 3)
+    return {
+        "func_grad_w3": fmt(grads[2].numpy()),
+        "func_grad_diff": grad_diff,
+        "slope": (slope.item(), by_hand),
+        "curvature": curvature,
+        "predicted": (c.item() + slope.item(), c.item() + slope.item() + curvature / 2),
+        "hessian_w3": fmt(h3),
+        "hessian_asymmetry": float(np.max(np.abs(h3 - h3.T))),
+    }
 
 
 # ------------------------------------------------------------------------------ the guide's blocks
@@ -166,7 +202,33 @@ def blocks(r: dict[str, object]) -> dict[str, str]:
         "step": (
             f"With η = {ETA:g}: C = {before:.6f} before the step and C = {after:.6f} after it."
         ),
+        "transforms": transforms_table(r),
     }
+
+
+def transforms_table(r: dict[str, object]) -> str:
+    def small(v: object) -> str:
+        return "< 1e-15" if float(v) < 1e-15 else "TOO BIG"  # type: ignore[arg-type]
+
+    slope, by_hand = r["slope"]  # type: ignore[misc]
+    first, second = r["predicted"]  # type: ignore[misc]
+    rows = [
+        ("∂C/∂w3", "`func.grad(cost, argnums=(0, 1, 2, 3))`", f"`{r['func_grad_w3']}`",
+         f"the `.grad` of section 4, difference {small(r['func_grad_diff'])}"),
+        ("∇C · Δv for the step Δv = −η ∇C", "`func.jvp(cost, params, step)`", f"`{slope:.6f}`",
+         f"−η ‖∇C‖² = `{by_hand:.6f}` by hand"),
+        ("Δvᵀ H Δv", "`func.hvp(cost, params, step)`", f"`{r['curvature']:.6f}`",
+         "H itself is never formed"),
+        ("C after the step, to first order", "C + ∇C · Δv", f"`{first:.6f}`",
+         f"actual: `{r['step'][1]:.6f}`"),  # type: ignore[index]
+        ("C after the step, to second order", "C + ∇C · Δv + ½ Δvᵀ H Δv", f"`{second:.6f}`",
+         f"actual: `{r['step'][1]:.6f}`"),  # type: ignore[index]
+        ("∂²C/∂w3²", "`func.hessian(cost, argnums=2)`", f"`{r['hessian_w3']}`",
+         f"symmetric: H − Hᵀ {small(r['hessian_asymmetry'])}"),
+    ]  # fmt: skip
+    return "| quantity | computed with | value | check |\n|---|---|---|---|\n" + "\n".join(
+        "| " + " | ".join(row) + " |" for row in rows
+    )
 
 
 BLOCK_RE = re.compile(

@@ -19,6 +19,7 @@ CHECKED = {
     "gradient_descent_valley.py",
     "custom_function.py",
     "learning_slowdown.py",
+    "newton_step.py",
 }
 OTHERS = [p for p in EXAMPLES if p.name not in CHECKED]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -90,6 +91,25 @@ def test_learning_slowdown_shows_the_saturation(tmp_path):
     assert proc.returncode == 0, proc.stderr
     m = re.search(r"quadratic a = ([\d.]+), cross-entropy a = ([\d.]+)", proc.stdout)
     assert m and float(m.group(1)) > 0.95 and float(m.group(2)) < 0.5
+
+
+@pytest.mark.parametrize("start", [None, "-2.5,3"])  # the second needs damped steps at first
+def test_newton_step_converges_quadratically_where_gradient_descent_creeps(tmp_path, start):
+    out = tmp_path / "n.png"
+    args = ["--quick", "--out", str(out)] + ([f"--start={start}"] if start else [])
+    proc = run_example(ROOT / "examples" / "newton_step.py", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    grads = dict(re.findall(r"(gradient descent|Newton): C .* \|∇C\| = (\S+),", proc.stdout))
+    assert float(grads["Newton"]) < 1e-12 < 1e-4 < float(grads["gradient descent"])
+    norms = [float(n) for n in proc.stdout.split("each step):\n")[1].split("\n")[0].split()]
+    k = next(i for i, n in enumerate(norms) if n < 1e-3)  # near the minimum: quadratic
+    assert norms[k + 1] < norms[k] ** 1.5 and norms[k + 2] < max(norms[k + 1] ** 1.5, 1e-15)
+    hvp, hd = re.search(r"hvp = \[(.*)\], H @ d = \[(.*)\]", proc.stdout).groups()
+    assert [float(v) for v in hvp.split()] == pytest.approx([float(v) for v in hd.split()])
+    if HAS_MATPLOTLIB:
+        assert out.read_bytes()[:4] == b"\x89PNG"
+    else:
+        assert "pip install 'tinygrad-sgd[plot]'" in proc.stdout
 
 
 def test_nielsen_chapter1_full_mode_reads_a_data_dir(tmp_path):

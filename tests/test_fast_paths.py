@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import tinygrad_sgd as tg
 from tinygrad_sgd import Tensor, gradcheck, gradgradcheck, nn, ops
+from tinygrad_sgd.nn import functional as F
 from tinygrad_sgd.ops.elementwise import _exp_safe_limit
 
 # ------------------------------------------------------------------------------------ fused linear
@@ -41,7 +42,7 @@ def test_linear_gradients_match_finite_differences(x_shape, n_out):
     r = Tensor(np.random.default_rng(1).standard_normal(x_shape[:-1] + (n_out,)))
 
     def f(x, w, b):
-        return (ops.linear(x, w, b) * r).sum()
+        return (F.linear(x, w, b) * r).sum()
 
     assert gradcheck(f, [x, w, b], eps=1e-6, atol=1e-7, rtol=1e-6)
     assert gradgradcheck(f, [x, w, b], eps=1e-6, atol=1e-6, rtol=1e-5)
@@ -49,10 +50,10 @@ def test_linear_gradients_match_finite_differences(x_shape, n_out):
 
 def test_linear_without_bias_and_partial_requires_grad():
     x, w, _ = _linear_inputs((6, 5), 4, seed=2, bias=False)
-    assert gradcheck(lambda x, w: ops.linear(x, w).tanh(), [x, w], eps=1e-6, atol=1e-7)
+    assert gradcheck(lambda x, w: F.linear(x, w).tanh(), [x, w], eps=1e-6, atol=1e-7)
     # only the weight requires a gradient: the others get none, and W's is exact
     xc = Tensor(x.data)
-    ops.linear(xc, w).sum().backward()
+    F.linear(xc, w).sum().backward()
     assert xc.grad is None
     np.testing.assert_allclose(w.grad.numpy(), np.ones((6, 4)).T @ x.data, rtol=1e-12)
 
@@ -62,7 +63,7 @@ def test_linear_equals_the_composed_expression(x_shape, n_out):
     x, w, b = _linear_inputs(x_shape, n_out, seed=3)
     x2, w2, b2 = (Tensor(t.data.copy(), requires_grad=True) for t in (x, w, b))
     g = np.random.default_rng(4).standard_normal(x_shape[:-1] + (n_out,))
-    fused = ops.linear(x, w, b)
+    fused = F.linear(x, w, b)
     composed = x2 @ w2.T + b2
     np.testing.assert_allclose(fused.numpy(), composed.numpy(), rtol=1e-12, atol=1e-12)
     fused.backward(g)
@@ -83,7 +84,7 @@ def test_linear_with_empty_axes_gives_the_hand_written_gradients(x_shape, n_out)
     x = Tensor(rng.standard_normal(x_shape), requires_grad=True)
     w = Tensor(rng.standard_normal((n_out, n_in)), requires_grad=True)
     b = Tensor(rng.standard_normal(n_out), requires_grad=True)
-    z = ops.linear(x, w, b)
+    z = F.linear(x, w, b)
     assert z.shape == x_shape[:-1] + (n_out,)
     g = rng.standard_normal(z.shape)
     z.backward(g)
@@ -99,8 +100,8 @@ def test_linear_dtypes_follow_numpy_promotion():
     x32 = Tensor(np.ones((2, 3), np.float32))
     w32 = Tensor(np.ones((4, 3), np.float32), requires_grad=True)
     b64 = Tensor(np.ones(4), requires_grad=True)
-    assert ops.linear(x32, w32, Tensor(np.ones(4, np.float32))).dtype == np.float32
-    z = ops.linear(x32, w32, b64)
+    assert F.linear(x32, w32, Tensor(np.ones(4, np.float32))).dtype == np.float32
+    z = F.linear(x32, w32, b64)
     assert z.dtype == (np.ones((2, 4), np.float32) + np.ones(4)).dtype
     z.sum().backward()
     assert w32.grad.dtype == np.float32 and b64.grad.dtype == np.float64
@@ -109,7 +110,7 @@ def test_linear_dtypes_follow_numpy_promotion():
 def test_linear_accepts_an_array_input_without_copying_it():
     x = np.random.default_rng(5).standard_normal((3, 2))
     w = Tensor(np.ones((4, 2)), requires_grad=True)
-    z = ops.linear(x, w)
+    z = F.linear(x, w)
     z.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), np.ones((3, 4)).T @ x)
 
@@ -128,14 +129,14 @@ def test_linear_bad_shapes_raise_clear_errors(x_shape, w_shape, b_shape, message
     w = Tensor(np.ones(w_shape), requires_grad=True)
     b = None if b_shape is None else Tensor(np.ones(b_shape))
     with pytest.raises(ValueError, match=message):
-        ops.linear(x, w, b)
+        F.linear(x, w, b)
 
 
 def test_linear_rejects_non_tensor_parameters():
     with pytest.raises(TypeError, match="weight must be a Tensor"):
-        ops.linear(np.ones((2, 3)), np.ones((4, 3)))
+        F.linear(np.ones((2, 3)), np.ones((4, 3)))
     with pytest.raises(TypeError, match="bias must be a Tensor"):
-        ops.linear(np.ones((2, 3)), Tensor(np.ones((4, 3))), np.ones(4))
+        F.linear(np.ones((2, 3)), Tensor(np.ones((4, 3))), np.ones(4))
 
 
 def test_nn_linear_is_one_graph_node():

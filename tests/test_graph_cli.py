@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_sgd import viz
+from tinygrad_sgd.cli import graph as graph_command
 from tinygrad_sgd.viz import ExpressionError, build_expression, parse_expression
 
 # The documented whitelist, written out independently of the implementation.
@@ -38,10 +38,23 @@ FUNCS_1 = {
 FUNCS_2 = {"maximum": np.maximum, "minimum": np.minimum}
 
 
+def test_whitelist_is_the_documented_one_taken_from_the_op_table() -> None:
+    """The graph command has no list of its own: its functions are the op table's rows that
+    name themselves for expressions, each called as that row's fn with that row's arity."""
+    from tinygrad_sgd.testing import OP_TABLE
+    from tinygrad_sgd.viz.expression import FUNCTIONS
+
+    assert set(FUNCTIONS) == set(FUNCS_1) | set(FUNCS_2)
+    rows = {spec.expression: spec for spec in OP_TABLE if spec.expression is not None}
+    assert set(rows) == set(FUNCTIONS)
+    for name, (arity, fn) in FUNCTIONS.items():
+        assert fn is rows[name].fn and arity == rows[name].arity == (2 if name in FUNCS_2 else 1)
+
+
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser(prog="graph")
-    viz.add_arguments(parser)
-    rc = viz.run_command(parser.parse_args(argv))
+    graph_command.add_arguments(parser)
+    rc = graph_command.run_command(parser.parse_args(argv))
     out, err = capsys.readouterr()
     return rc, out, err
 

@@ -9,16 +9,19 @@ graph freed, second derivatives.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import numpy as np
 import pytest
 from hypothesis import settings
 
 import tinygrad_sgd as tg
 from tinygrad_sgd import Tensor
-from tinygrad_sgd.testing import OP_TABLE, check_op
+from tinygrad_sgd.testing import OP_TABLE, NumpyDraw, check_op
 
 # Examples per operation: the active profile's number (40 under HYPOTHESIS_PROFILE=ci), capped
-# at 100 for anyone who raises the profile.  Deliberate: 78 rows x 40 examples, each with first-
+# at 100 for anyone who raises the profile.  Deliberate: 77 rows x 40 examples, each with first-
 # and second-order finite differences, take about 10 s here (measured on 2 shared cores), and
 # `python -m tinygrad_sgd gradcheck` checks more NumPy-generated inputs on top.
 EXAMPLES_PER_OP = min(settings.default.max_examples, 100)
@@ -37,7 +40,7 @@ def test_table_lists_every_differentiable_op_of_the_api() -> None:
         sum mean max min var logsumexp softmax log_softmax
         reshape transpose T flatten squeeze unsqueeze broadcast_to
         getitem_basic getitem_int_array concatenate stack astype clone
-        linear linear_no_bias linear_functional
+        linear linear_no_bias
         quadratic_cost quadratic_cost_labels mse_loss cross_entropy_rows cross_entropy_indices
         nll_loss binary_cross_entropy binary_cross_entropy_with_logits
         cross_entropy_cost cross_entropy_cost_labels
@@ -46,6 +49,78 @@ def test_table_lists_every_differentiable_op_of_the_api() -> None:
     assert required <= names, f"missing from OP_TABLE: {sorted(required - names)}"
     assert len(names) == len(OP_TABLE), "duplicate names in OP_TABLE"
     assert all(op.second_order for op in OP_TABLE), "every built-in has second derivatives"
+
+
+def _package_functions() -> set[type]:
+    """Every ``Function`` subclass defined in the package (all its modules imported first)."""
+    for info in pkgutil.walk_packages(tg.__path__, "tinygrad_sgd."):
+        if not info.name.endswith("__main__"):  # running it would start the command line
+            importlib.import_module(info.name)
+    found: set[type] = set()
+    todo = [tg.Function]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("tinygrad_sgd."):
+                found.add(sub)
+    return found
+
+
+def _recorded(roots) -> set[type]:
+    """The Function classes of every node in the graphs of ``roots``."""
+    seen: set[int] = set()
+    classes: set[type] = set()
+    stack = [t for t in roots if t is not None]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t._ctx is None:
+            continue
+        seen.add(id(t))
+        classes.add(t._ctx.fn)
+        stack.extend(i for i in t._ctx.inputs if i is not None)
+    return classes
+
+
+def _functions_of_row(spec) -> set[type]:
+    """The Functions one case of ``spec`` runs, forward and (recorded with create_graph=True)
+    in its backward formulas, e.g. ScatterAdd in the backward of GetItem."""
+    case = spec.draw_case(NumpyDraw(0))
+    xs = [Tensor(a, requires_grad=True) for a in case.arrays]
+    out = spec.fn(*xs, **case.params)
+    # u requires grad so that every op of the backward formulas is recorded, even those that
+    # act on the upstream gradient alone (ScatterAdd in GetItem's backward)
+    u = Tensor(np.random.default_rng(0).standard_normal(out.shape), requires_grad=True)
+    grads = tg.grad(out, xs, grad_outputs=u, create_graph=True, allow_unused=True)
+    return _recorded([out, *grads])
+
+
+@pytest.fixture(scope="module")
+def functions_per_row() -> dict[str, set[type]]:
+    return {spec.name: _functions_of_row(spec) for spec in OP_TABLE}
+
+
+def _without_rows(
+    functions_per_row: dict[str, set[type]], rows: frozenset[str] = frozenset()
+) -> list[str]:
+    covered = set().union(*(fs for name, fs in functions_per_row.items() if name not in rows))
+    return sorted(f"{f.__module__}.{f.__qualname__}" for f in _package_functions() - covered)
+
+
+def test_every_function_of_the_package_has_an_op_table_row(functions_per_row) -> None:
+    """Each Function subclass in tinygrad_sgd is run by some row of OP_TABLE (forward or inside
+    a backward formula), so the checker tests it: a new op without a row fails here."""
+    missing = _without_rows(functions_per_row)
+    assert not missing, (
+        f"Function subclasses that no row of OP_TABLE runs: {missing}; add a row to "
+        "tinygrad_sgd/testing/op_table.py (see docs/adding_an_operation.md)"
+    )
+
+
+def test_the_coverage_check_notices_a_missing_row(functions_per_row) -> None:
+    assert _without_rows(functions_per_row, {"clip"}) == ["tinygrad_sgd.ops.elementwise.Clip"]
+    # ScatterAdd runs only in backward formulas (GetItem's): still seen, and still missed
+    getitem_rows = {"getitem_basic", "getitem_int_array", "getitem_bool_mask", "nll_loss"}
+    assert _without_rows(functions_per_row, getitem_rows) == ["tinygrad_sgd.ops.shape.ScatterAdd"]
 
 
 @pytest.mark.parametrize("spec", OP_TABLE, ids=lambda s: s.name)

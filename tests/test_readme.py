@@ -73,7 +73,7 @@ def test_readme_gradcheck_command_options_exist() -> None:
     """Options the README mentions for ``gradcheck`` are ones the command accepts."""
     import argparse
 
-    from tinygrad_sgd.testing import command
+    from tinygrad_sgd.cli import gradcheck as command
 
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
@@ -82,3 +82,46 @@ def test_readme_gradcheck_command_options_exist() -> None:
     mentioned = set(re.findall(r"(--[a-z][a-z-]*)", section.split("\n## ", 1)[0]))
     assert mentioned, "the section documents the command's options"
     assert mentioned <= known, mentioned - known
+
+
+def _readme_layers() -> list[tuple[set[str], bool]]:
+    """The "How it works" table's layers, bottom first: (module tails, independent siblings)."""
+    section = README.split("## How it works", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no header
+    layers = []
+    for row in rows:
+        cells = re.split(r"(?<!\\)\|", row)  # "\|" inside a cell is an escaped bar
+        modules = cells[2]
+        tails = {
+            p.removeprefix("tinygrad_sgd/").removesuffix("/").removesuffix(".py")
+            for p in re.findall(r"`([^`]+)`", modules)
+        }
+        layers.append((tails, ":" not in modules))
+    return layers
+
+
+def _contract_layers() -> list[tuple[set[str], bool]]:
+    """The layers contract of pyproject.toml, bottom first (optional layers unwrapped)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    assert contract["type"] == "layers" and contract["containers"] == ["tinygrad_sgd"]
+    layers = []
+    for layer in reversed(contract["layers"]):
+        parts = re.split(r"[|:]", layer)
+        tails = {p.strip().removeprefix("(").removesuffix(")") for p in parts}
+        layers.append((tails, ":" not in layer))
+    return layers
+
+
+def test_readme_layer_table_is_the_import_contract() -> None:
+    """README's "How it works" table lists exactly the layers that lint-imports enforces, in
+    the same order, with the same siblings."""
+    readme = _readme_layers()
+    assert readme, "the README's layer table was not found"
+    assert readme == _contract_layers()
+
+
+def test_ci_runs_the_import_contract() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert any(line.split("#")[0].strip() == "lint-imports" for line in ci.splitlines())

@@ -253,7 +253,7 @@ def test_download_killed_half_way_leaves_nothing_usable(tmp_path):
             deadline = time.monotonic() + 20
             partial: list[Path] = []
             while time.monotonic() < deadline:  # wait until half the body is on disk
-                partial = [p for p in dest.glob(".*.part") if p.stat().st_size > 0]
+                partial = [p for p in dest.glob(".*.tmp") if p.stat().st_size > 0]
                 if partial and partial[0].stat().st_size == len(big) // 2:
                     break
                 time.sleep(0.02)
@@ -271,9 +271,8 @@ def test_download_killed_half_way_leaves_nothing_usable(tmp_path):
     files = (remote,) * 4
     with pytest.raises(MNISTNotFoundError):  # the partial file is not mistaken for the data
         load_mnist(dest, download=False, files=files)
-    # The next download (the killed one's file is older than twice the timeout) cleans it up.
-    old = time.time() - 10
-    os.utime(leftover, (old, old))
+    # The next download cleans it up: the process that was writing it no longer runs.
+    assert leftover.name.startswith(f".{remote.name}.{proc.pid}.")
     with server("good", big) as (good, _):
         download(remote, dest, mirrors=[good], timeout=1.0, progress=False)
     assert sorted(p.name for p in dest.iterdir()) == [remote.name]
@@ -281,10 +280,10 @@ def test_download_killed_half_way_leaves_nothing_usable(tmp_path):
 
 
 def test_a_live_download_s_temporary_file_is_not_removed(tmp_path):
-    """Only stale temporary files are cleaned: one written to just now belongs to a download
-    still running (in another process) and is left alone."""
+    """Only stale temporary files are cleaned: one named after a process that still runs (here
+    the test's parent process) belongs to a download in progress and is left alone."""
     dest = tmp_path
-    fresh = dest / f".{REMOTE.name}.abc123.part"
+    fresh = dest / f".{REMOTE.name}.{os.getppid()}.{'0123456789abcdef'}.tmp"
     fresh.write_bytes(b"in progress")
     with server("good") as (good, _):
         download(REMOTE, dest, mirrors=[good], timeout=5.0, progress=False)

@@ -10,7 +10,7 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
-from . import data, nn, optim, testing, viz  # testing: Hypothesis loads only when used
+from . import data, func, nn, optim, testing, viz  # testing: Hypothesis loads only when used
 from .autograd import (
     AnomalyError,
     Function,
@@ -46,6 +46,7 @@ __all__ = [
     "data",
     "detect_anomaly",
     "enable_grad",
+    "func",
     "get_default_dtype",
     "grad",
     "gradcheck",

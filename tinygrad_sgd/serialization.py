@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_open
 from .tensor import Tensor
 
 __all__ = ["load", "save"]
@@ -108,46 +108,21 @@ def _decode(node: Any, arrays: Any, file: str) -> Any:
     raise ValueError(f"load: {file!r} has an unknown structure node {kind!r}")
 
 
-def _file_mode(target: str) -> int:
-    """The existing file's permissions, else the default for a new file (0666 minus umask)."""
-    try:
-        return os.stat(target).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` (e.g. a ``state_dict``, or a dict of several) to ``path`` as ``.npz``.
 
     Written atomically: a temporary file in the same folder is filled, flushed to disk and then
     renamed over ``path``; if anything fails the old file is untouched and the temporary file is
-    removed.  Raises ``TypeError`` (naming the key) for values that cannot be saved without pickle.
+    removed.  A symlink is written through (its target is replaced); a path that is a directory,
+    device or FIFO is refused (see :mod:`tinygrad_sgd._atomic`).  Raises ``TypeError`` (naming
+    the key) for values that cannot be saved without pickle.
     """
-    target = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     structure = _encode(obj, [], arrays)
     meta = json.dumps({"format": _FORMAT, "root": structure}, allow_nan=True)
-    folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save: the folder {folder!r} of {target!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(target) + "-", dir=folder)
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
-        os.chmod(tmp, _file_mode(target))
-        with os.fdopen(fd, "wb") as f:
-            savez: Any = np.savez
-            savez(f, **{_META: np.array(meta)}, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path) as f:
+        savez: Any = np.savez
+        savez(f, **{_META: np.array(meta)}, **arrays)
 
 
 def load(path: str | os.PathLike[str]) -> Any:

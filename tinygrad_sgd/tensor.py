@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import autograd, ops
 from .autograd import Context, backward
 
 _default_dtype: np.dtype[Any] = np.dtype(np.float64)
@@ -300,13 +300,6 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter display: the values and, below them, the graph that computed this tensor
-        (SVG when Graphviz is installed, else a text tree); see ``tinygrad_sgd.viz.mimebundle``."""
-        from . import viz  # lazy: the study tools are not needed to compute anything
-
-        return viz.mimebundle(self)
-
     def __bool__(self) -> bool:
         return bool(self.data)
 
@@ -522,10 +515,10 @@ class Tensor:
         return self._binary(ops.Pow, other, self, "**")
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self, self._operand(other))
+        return _matmul(self, self._operand(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.matmul(self._operand(other), self)
+        return _matmul(self._operand(other), self)
 
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
@@ -709,12 +702,11 @@ class Tensor:
             ) from None
 
     def __getitem__(self, index: Any) -> Tensor:
-        return ops.GetItem.apply(self, ops.normalize_index(index))
+        return ops.GetItem.apply(self, _index(index))
 
 
-# The op modules import Tensor; bind them after the class exists.
+# The engine makes Tensors of its results; bind it to the class now that it exists.
 autograd.core._bind_tensor_class(Tensor)
-from . import ops  # noqa: E402
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -786,6 +778,49 @@ def _tensor_list(tensors: Sequence[Any], name: str) -> list[Tensor]:
     if not tensors:
         raise ValueError(f"{name}: need at least one tensor")
     return [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` with a clear error when the operands do not align."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align: the last axis of the first "
+            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the "
+            f"second ({k_b})"
+        )
+    try:
+        return ops.MatMul.apply(a, b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast together"
+        ) from None
+
+
+def _index(index: Any) -> Any:
+    """Turn Tensors and lists inside an index into NumPy arrays; reject float indices."""
+    if isinstance(index, tuple):
+        return tuple(_index_part(i) for i in index)
+    return _index_part(index)
+
+
+def _index_part(i: Any) -> Any:
+    if isinstance(i, Tensor):
+        i = i.data
+    elif isinstance(i, list):
+        i = np.asarray(i)
+        if i.size == 0:
+            i = i.astype(np.intp)
+    if isinstance(i, np.ndarray) and i.dtype.kind not in "biu":
+        raise IndexError(f"index arrays must be integer or boolean, got dtype {i.dtype}")
+    if isinstance(i, float):
+        raise IndexError(f"float index {i!r}: indices must be integers, slices or arrays")
+    return i
 
 
 __all__ = [

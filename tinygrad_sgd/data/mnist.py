@@ -30,7 +30,6 @@ import math
 import os
 import pickle
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from .._atomic import atomic_open, atomic_write
 
 __all__ = [
     "DatasetError",
@@ -254,22 +255,8 @@ def write_idx(path: str | os.PathLike[str], array: Any) -> Path:
     payload = header + np.ascontiguousarray(arr, dtype=_IDX_TYPES[code]).tobytes()
     if p.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
-    _atomic_write_bytes(p, payload)
+    atomic_write(p, payload)
     return p
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_pair(images: Path, labels: Path, dtype: Any) -> Split:
@@ -474,34 +461,22 @@ def download(
     second on average once ``timeout`` seconds have passed (a mirror that trickles a byte now and
     then never times out), wrong sum) is reported and the next is tried. Raises
     :class:`DownloadError` listing every mirror's failure if none succeeds.
-    A temporary file left by a killed download (untouched for over twice ``timeout``: no live
-    download stays silent that long) is deleted first.
+    A temporary file left by a killed download is deleted first (see
+    :func:`tinygrad_sgd._atomic.remove_stale` for when a temporary file counts as left behind).
     """
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / remote.name
-    stale_before = time.time() - 2 * timeout
-    for stale in dest.glob(f".{remote.name}.*.part"):
-        try:
-            if stale.stat().st_mtime < stale_before:
-                stale.unlink()
-        except OSError:  # gone already (another process cleaned it)
-            pass
     show = _progress_enabled(progress)
     failures: list[str] = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + remote.name
-        fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{remote.name}.", suffix=".part")
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_open(target) as out:
                 print(f"Downloading {url}", file=sys.stderr, flush=True)
                 req = urllib.request.Request(url, headers={"User-Agent": "tinygrad_sgd"})
                 with urllib.request.urlopen(req, timeout=timeout) as response:
                     _copy_verified(response, out, remote, remote.name, show, timeout, min_rate)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
             return target
         # URLError, HTTPError and timeouts are OSErrors; a garbled reply (not HTTP, a broken
         # chunked body) raises http.client.HTTPException: a bad mirror too, not a crash.
@@ -512,9 +487,6 @@ def download(
                 reason = getattr(e, "reason", None) or e
             failures.append(f"{url}: {reason}")
             print(f"  failed: {reason}", file=sys.stderr, flush=True)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     raise DownloadError(
         f"could not download {remote.name}; every mirror failed:\n  "
         + "\n  ".join(failures or ["(no mirrors given)"])

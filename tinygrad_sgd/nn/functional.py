@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..ops import LogSoftmax, Sigmoid, Softmax
-from ..ops import linear as _fused_linear
+from ..ops import Linear, LogSoftmax, Sigmoid, Softmax, shifted_max, stable_softplus
 from ..tensor import Tensor, where
 
 __all__ = [
@@ -89,7 +88,23 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     for G = ∂C/∂z.  ``x`` may be a Tensor or an array of shape (..., n_in); ``weight`` (n_out,
     n_in) and ``bias`` (n_out,) must be Tensors (a clear error names the argument otherwise).
     """
-    return _fused_linear(x, weight, bias)
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"linear: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"linear: bias must be a Tensor or None, got {type(bias).__name__}")
+    xt = weight._operand(x)
+    w_shape, x_shape = weight.data.shape, xt.data.shape
+    if len(w_shape) != 2:
+        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {w_shape}")
+    n_out, n_in = w_shape
+    if not x_shape or x_shape[-1] != n_in:
+        raise ValueError(
+            f"linear: input of shape {x_shape} does not match weight of shape {w_shape}: "
+            f"the input's last axis must have length {n_in}"
+        )
+    if bias is not None and bias.data.shape != (n_out,):
+        raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.data.shape}")
+    return Linear.apply(xt, weight, bias)
 
 
 # ---------------------------------------------------------------- helpers
@@ -176,12 +191,6 @@ def _scale(reduction: str, count: int, fn: str) -> float | None:
     raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _row_max(z: np.ndarray) -> np.ndarray:
-    """max over the last axis (keepdims), with non-finite maxima replaced by 0."""
-    m = np.max(z, axis=-1, keepdims=True)
-    return np.where(np.isfinite(m), m, 0)
-
-
 def _reduced(per: np.ndarray, scale: float | None, dtype: Any) -> np.ndarray:
     return per if scale is None else np.asarray(per.sum() * scale, dtype=dtype)
 
@@ -236,7 +245,7 @@ class SoftmaxCrossEntropy(Function):
         idx: np.ndarray | None,
         scale: float | None,
     ) -> np.ndarray:
-        shifted = z - _row_max(z)
+        shifted = z - shifted_max(z, -1)
         with np.errstate(under="ignore"):
             lse = np.log(np.sum(np.exp(shifted), axis=-1))
         if idx is not None:
@@ -279,19 +288,17 @@ class SigmoidBinaryCrossEntropy(Function):
 
     the output is ℓ, or its sum times ``scale``.
 
-    NOTE: softplus(z) = max(z, 0) + ln(1 + e^(−|z|)) only exponentiates −|z| ≤ 0: finite for every
-    finite z; e^(−|z|) may underflow to 0 (the correctly rounded value, not reported).
+    NOTE: softplus is the stable :func:`~tinygrad_sgd.ops.stable_softplus` of the ``Softplus``
+    op: finite for every finite z.
     """
 
     array_backward = True
 
     @staticmethod
     def forward(ctx: Context, z: np.ndarray, y: np.ndarray, scale: float | None) -> np.ndarray:
-        with np.errstate(under="ignore"):
-            softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
         ctx.scale = scale
         ctx.save_for_backward(z, y)
-        return _reduced(softplus - y * z, scale, z.dtype)
+        return _reduced(stable_softplus(z) - y * z, scale, z.dtype)
 
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:

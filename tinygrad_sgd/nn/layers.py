@@ -15,9 +15,9 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..ops.fused import linear
 from ..tensor import Tensor, get_default_dtype
 from . import init as init_
+from .functional import linear
 from .module import Module, Parameter
 
 __all__ = [

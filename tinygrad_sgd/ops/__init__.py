@@ -32,9 +32,10 @@ from .elementwise import (
     Tanh,
     Where,
     stable_sigmoid,
+    stable_softplus,
 )
-from .fused import Linear, linear
-from .linalg import MatMul, matmul
+from .fused import Linear
+from .linalg import MatMul
 from .reduce import (
     LogSoftmax,
     LogSumExp,
@@ -45,6 +46,7 @@ from .reduce import (
     count,
     keepdims_shape,
     normalize_axis,
+    shifted_max,
 )
 from .shape import (
     BroadcastTo,
@@ -53,7 +55,6 @@ from .shape import (
     Reshape,
     ScatterAdd,
     Transpose,
-    normalize_index,
 )
 
 __all__ = [
@@ -98,9 +99,8 @@ __all__ = [
     "Where",
     "count",
     "keepdims_shape",
-    "linear",
-    "matmul",
     "normalize_axis",
-    "normalize_index",
+    "shifted_max",
     "stable_sigmoid",
+    "stable_softplus",
 ]

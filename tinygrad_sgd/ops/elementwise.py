@@ -384,19 +384,25 @@ class LeakyRelu(Function):
         return g * np.where(np.asarray(x) > 0, 1, ctx.slope).astype(x.dtype), None
 
 
-class Softplus(Function):
-    """z = ln(1 + eˣ).   ∂z/∂x = σ(x).
+def stable_softplus(x: np.ndarray) -> np.ndarray:
+    """softplus(x) = ln(1 + eˣ) without overflow for any finite x.
 
-    NOTE: computed as ``logaddexp(0, x)`` = max(x, 0) + ln(1 + e^(−|x|)), finite for all finite x.
+    NOTE: computed as ``logaddexp(0, x)`` = max(x, 0) + ln(1 + e^(−|x|)), which only
+    exponentiates −|x| ≤ 0; e^(−|x|) may underflow to 0, the correctly rounded value.
     """
+    with np.errstate(under="ignore"):
+        return np.logaddexp(0, x)
+
+
+class Softplus(Function):
+    """z = ln(1 + eˣ).   ∂z/∂x = σ(x).   (Computed by :func:`stable_softplus`.)"""
 
     array_backward = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x)
-        with np.errstate(under="ignore"):  # e^(−|x|) inside may underflow to 0: correct
-            z = np.logaddexp(0, x)
+        z = stable_softplus(x)
         return z.astype(x.dtype, copy=False) if x.dtype.kind == "f" else z  # ints: float, as NumPy
 
     @staticmethod

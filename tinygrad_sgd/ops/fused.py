@@ -10,12 +10,10 @@ measured, and is checked against finite differences like every primitive.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..tensor import Tensor
 
 
 class Linear(Function):
@@ -62,28 +60,3 @@ class Linear(Function):
             if need_b:
                 gb = rows.sum(axis=0)  # ndarray.sum or Tensor.sum (a recorded Sum): both add.reduce
         return gx, gw, gb
-
-
-def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """z = x Wᵀ + b as one graph node (see :class:`Linear`), with clear errors for bad shapes.
-
-    ``x`` may be a Tensor or an array of shape (..., n_in); ``weight`` has shape (n_out, n_in)
-    and ``bias`` shape (n_out,) or is None.
-    """
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"linear: weight must be a Tensor, got {type(weight).__name__}")
-    if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"linear: bias must be a Tensor or None, got {type(bias).__name__}")
-    xt = weight._operand(x)
-    w_shape, x_shape = weight.data.shape, xt.data.shape
-    if len(w_shape) != 2:
-        raise ValueError(f"linear: weight must be 2-D (out, in), got shape {w_shape}")
-    n_out, n_in = w_shape
-    if not x_shape or x_shape[-1] != n_in:
-        raise ValueError(
-            f"linear: input of shape {x_shape} does not match weight of shape {w_shape}: "
-            f"the input's last axis must have length {n_in}"
-        )
-    if bias is not None and bias.data.shape != (n_out,):
-        raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.data.shape}")
-    return Linear.apply(xt, weight, bias)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..tensor import Tensor
 
 
 def _swap(t: Grad) -> Grad:
@@ -56,25 +55,3 @@ class MatMul(Function):
             if b.ndim == 1:  # (..., n, 1) -> (..., n)
                 gb = gb.reshape(gb.shape[:-1])
         return ga, gb
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` with a clear error when the operands do not align."""
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}"
-        )
-    k_a = a.shape[-1]
-    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-    if k_a != k_b:
-        raise ValueError(
-            f"matmul: shapes {a.shape} and {b.shape} do not align: the last axis of the first "
-            f"({k_a}) must equal the {'only' if b.ndim == 1 else 'second-to-last'} axis of the "
-            f"second ({k_b})"
-        )
-    try:
-        return MatMul.apply(a, b)
-    except ValueError:
-        raise ValueError(
-            f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast together"
-        ) from None

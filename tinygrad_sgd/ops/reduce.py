@@ -138,8 +138,9 @@ class Min(Function):
         return _extremum_backward(ctx, g)
 
 
-def _shifted_max(x: np.ndarray, axis: Any) -> np.ndarray:
-    """max over ``axis`` (keepdims), with non-finite maxima replaced by 0 so x − m stays defined."""
+def shifted_max(x: np.ndarray, axis: Any) -> np.ndarray:
+    """m = max over ``axis`` (keepdims), the shift of the stable exponentials e^(x − m) ≤ 1;
+    non-finite maxima are replaced by 0 so that x − m stays defined."""
     m = np.max(x, axis=axis, keepdims=True)
     return np.where(np.isfinite(m), m, 0)
 
@@ -156,7 +157,7 @@ class LogSumExp(Function):
     def forward(
         ctx: Context, x: np.ndarray, axis: tuple[int, ...] | None, keepdims: bool
     ) -> np.ndarray:
-        m = _shifted_max(x, axis)
+        m = shifted_max(x, axis)
         with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
             out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
         if not keepdims:
@@ -183,7 +184,7 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
         with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
-            e = np.exp(x - _shifted_max(x, axis))
+            e = np.exp(x - shifted_max(x, axis))
         out = e / np.sum(e, axis=axis, keepdims=True)
         ctx.axis = axis
         ctx.save_for_backward(out)
@@ -202,7 +203,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, axis: int) -> np.ndarray:
-        shifted = x - _shifted_max(x, axis)
+        shifted = x - shifted_max(x, axis)
         with np.errstate(under="ignore"):  # NOTE: e^(x − m) may underflow to 0, harmlessly
             out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         ctx.axis = axis

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..tensor import Tensor
 
 
 class Reshape(Function):
@@ -71,27 +70,6 @@ class BroadcastTo(Function):
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
         return g, None
-
-
-def normalize_index(index: Any) -> Any:
-    """Turn Tensors and lists inside an index into NumPy arrays; reject float indices."""
-    if isinstance(index, tuple):
-        return tuple(_index_part(i) for i in index)
-    return _index_part(index)
-
-
-def _index_part(i: Any) -> Any:
-    if isinstance(i, Tensor):
-        i = i.data
-    elif isinstance(i, list):
-        i = np.asarray(i)
-        if i.size == 0:
-            i = i.astype(np.intp)
-    if isinstance(i, np.ndarray) and i.dtype.kind not in "biu":
-        raise IndexError(f"index arrays must be integer or boolean, got dtype {i.dtype}")
-    if isinstance(i, float):
-        raise IndexError(f"float index {i!r}: indices must be integers, slices or arrays")
-    return i
 
 
 def _is_advanced(index: Any) -> bool:

@@ -6,6 +6,7 @@ needed), runs :func:`~tinygrad_sgd.testing.checker.check_case` on each and print
 operation: the number of cases, the worst absolute error |a − n| and relative error
 |a − n| / max(|n|, atol) of the first-order gradients (a analytic, n finite differences), and
 the first- and second-order verdicts.  The exit status is 1 if anything failed, else 0.
+:func:`run` does all this; the command's options are parsed in :mod:`tinygrad_sgd.cli.gradcheck`.
 
 Your own operations: ``--module NAME`` imports the module ``NAME`` (it must be importable, e.g.
 on ``PYTHONPATH``) and checks the :class:`~tinygrad_sgd.testing.op_table.OpSpec` rows in its
@@ -21,7 +22,6 @@ Example output::
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time
@@ -34,47 +34,6 @@ from .draw import NumpyDraw
 from .op_table import OP_TABLE, OpSpec, find_ops
 
 DEFAULT_EXAMPLES = 25
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ops",
-        metavar="NAMES",
-        default=None,
-        help="comma-separated operation names or shell patterns (e.g. 'matmul*,softmax'); "
-        "default: all",
-    )
-    parser.add_argument(
-        "--examples",
-        "-n",
-        type=int,
-        default=DEFAULT_EXAMPLES,
-        help=f"generated inputs per operation (default {DEFAULT_EXAMPLES})",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--module",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also check the OpSpec rows in the OPS attribute of module NAME (repeatable)",
-    )
-    parser.add_argument(
-        "--first-order-only", action="store_true", help="skip the second-derivative checks"
-    )
-    parser.add_argument("--list", action="store_true", help="list the operations and exit")
-    parser.add_argument(
-        "--verbose", "-v", action="store_true", help="print the full report of every failure"
-    )
-    parser.add_argument(
-        "--atol", type=float, default=ATOL, help=f"absolute tolerance (default {ATOL:g})"
-    )
-    parser.add_argument(
-        "--rtol", type=float, default=RTOL, help=f"relative tolerance (default {RTOL:g})"
-    )
-    parser.add_argument(
-        "--eps", type=float, default=EPS, help=f"finite-difference step (default {EPS:g})"
-    )
 
 
 def load_module_ops(name: str) -> list[OpSpec]:
@@ -194,45 +153,61 @@ def format_table(rows: Sequence[OpSummary]) -> str:
     return "\n".join(lines)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    if args.examples < 1:
+def run(
+    *,
+    select: str | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = 0,
+    modules: Sequence[str] = (),
+    first_order_only: bool = False,
+    list_only: bool = False,
+    verbose: bool = False,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+    eps: float = EPS,
+) -> int:
+    """Check the operations of the table (and of ``modules``' ``OPS``) chosen by ``select``
+    (comma-separated names or shell patterns; None: all) on ``examples`` generated inputs each,
+    print the table and return the exit status (0 all passed, 1 a failure, 2 bad arguments).
+    ``list_only``: print the chosen operations' names instead."""
+    if examples < 1:
         print("gradcheck: --examples must be at least 1", file=sys.stderr)
         return 2
     try:
         table = list(OP_TABLE)
-        for name in args.module:
+        for name in modules:
             table += load_module_ops(name)
-        names = [n.strip() for n in args.ops.split(",") if n.strip()] if args.ops else None
+        names = [n.strip() for n in select.split(",") if n.strip()] if select else None
         ops = find_ops(names, table) if names else table
     except ValueError as e:
         print(f"gradcheck: {e}", file=sys.stderr)
         return 2
-    if args.list:
+    if list_only:
         for op in ops:
             print(op.name)
         return 0
     start = time.perf_counter()
     rows = check_ops(
         ops,
-        args.examples,
-        args.seed,
-        second_order=not args.first_order_only,
-        eps=args.eps,
-        atol=args.atol,
-        rtol=args.rtol,
+        examples,
+        seed,
+        second_order=not first_order_only,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
     )
     print(format_table(rows))
     failed = [r for r in rows if not r.passed]
     elapsed = time.perf_counter() - start
     print(
         f"\n{len(rows)} operations, {sum(r.cases for r in rows)} cases in {elapsed:.1f} s; "
-        f"finite differences with eps={args.eps:g}, pass when |analytic - numeric| <= "
-        f"{args.atol:g} + {args.rtol:g}*|numeric|"
+        f"finite differences with eps={eps:g}, pass when |analytic - numeric| <= "
+        f"{atol:g} + {rtol:g}*|numeric|"
     )
     if failed:
         print(f"FAILED: {', '.join(r.name for r in failed)}")
         for r in failed:
-            text = r.first_failure if args.verbose else _first_lines(r.first_failure, 25)
+            text = r.first_failure if verbose else _first_lines(r.first_failure, 25)
             print(f"\n{text}")
         return 1
     print("all passed")
@@ -244,14 +219,3 @@ def _first_lines(text: str, n: int) -> str:
     if len(lines) <= n:
         return text
     return "\n".join(lines[:n] + [f"... ({len(lines) - n} more lines; use --verbose)"])
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tinygrad_sgd.testing.command`` (same as ``python -m tinygrad_sgd gradcheck``)."""
-    parser = argparse.ArgumentParser(prog="tinygrad-sgd gradcheck", description=__doc__)
-    add_arguments(parser)
-    return run_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

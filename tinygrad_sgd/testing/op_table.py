@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from ..nn import functional as F
-from ..ops import linear
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -59,6 +58,8 @@ class OpSpec:
     ``ref``; ``domain`` is one :class:`Domain` for all inputs, one per input, or a function of the
     params (for kinks that depend on them, like ``clip``'s bounds).  ``atol``/``rtol`` override
     the checker's tolerances for this op (give the numerical reason beside them).
+    ``expression``: the name under which the ``graph`` command's expressions may call ``fn``
+    (only for elementwise ops of ``arity`` scalar Tensors and no params; None: not callable there).
     """
 
     name: str
@@ -72,6 +73,7 @@ class OpSpec:
     second_order: bool = True
     atol: float | None = None
     rtol: float | None = None
+    expression: str | None = None
 
     def draw_case(self, draw: Draw) -> Case:
         """Generate one input for this op from ``draw`` (NumPy or Hypothesis randomness)."""
@@ -543,16 +545,20 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("matmul_batched_1d", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("batched@1d")),
     OpSpec("matmul_broadcast", lambda a, b: a @ b, np.matmul, shapes=_matmul_shapes("broadcast")),
     # ---- elementwise functions
-    OpSpec("exp", lambda x: x.exp(), np.exp),
-    OpSpec("log", lambda x: x.log(), np.log, domain=_POS),
-    OpSpec("sqrt", lambda x: x.sqrt(), np.sqrt, domain=_POS),
-    OpSpec("abs", lambda x: x.abs(), np.abs, domain=_KINK0),
-    OpSpec("sin", lambda x: x.sin(), np.sin),
-    OpSpec("cos", lambda x: x.cos(), np.cos),
-    OpSpec("tanh", lambda x: x.tanh(), np.tanh),
-    OpSpec("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
-    OpSpec("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), domain=_KINK0),
-    OpSpec("softplus", lambda x: x.softplus(), lambda x: np.log1p(np.exp(x))),
+    OpSpec("exp", lambda x: x.exp(), np.exp, expression="exp"),
+    OpSpec("log", lambda x: x.log(), np.log, domain=_POS, expression="log"),
+    OpSpec("sqrt", lambda x: x.sqrt(), np.sqrt, domain=_POS, expression="sqrt"),
+    OpSpec("abs", lambda x: x.abs(), np.abs, domain=_KINK0, expression="abs"),
+    OpSpec("sin", lambda x: x.sin(), np.sin, expression="sin"),
+    OpSpec("cos", lambda x: x.cos(), np.cos, expression="cos"),
+    OpSpec("tanh", lambda x: x.tanh(), np.tanh, expression="tanh"),
+    OpSpec("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), expression="sigmoid"),
+    OpSpec(
+        "relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), domain=_KINK0, expression="relu"
+    ),
+    OpSpec(
+        "softplus", lambda x: x.softplus(), lambda x: np.log1p(np.exp(x)), expression="softplus"
+    ),
     OpSpec(
         "leaky_relu",
         lambda x, c: x.leaky_relu(c),
@@ -565,6 +571,7 @@ OP_TABLE: tuple[OpSpec, ...] = (
         lambda x: x.leaky_relu(),
         lambda x: np.where(x > 0, x, 0.01 * x),
         domain=_KINK0,
+        expression="leaky_relu",
     ),
     OpSpec(
         "clip",
@@ -573,8 +580,8 @@ OP_TABLE: tuple[OpSpec, ...] = (
         domain=_clip_domain,
         params=_clip_params,
     ),
-    OpSpec("maximum", maximum, np.maximum, arity=2, distinct=True),
-    OpSpec("minimum", minimum, np.minimum, arity=2, distinct=True),
+    OpSpec("maximum", maximum, np.maximum, arity=2, distinct=True, expression="maximum"),
+    OpSpec("minimum", minimum, np.minimum, arity=2, distinct=True, expression="minimum"),
     OpSpec(
         "where",
         lambda a, b, cond: where(cond, a, b),
@@ -702,9 +709,8 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("clone", lambda x: x.clone(), np.copy),
     # ---- fused: the linear layer and the costs (nn.functional).  A target given as a Tensor is
     # an input like the output (its gradient is checked too); class indices are params.
-    OpSpec("linear", linear, _linear_ref, shapes=_linear_shapes(bias=True)),
-    OpSpec("linear_no_bias", linear, _linear_ref, shapes=_linear_shapes(bias=False)),
-    OpSpec("linear_functional", F.linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("linear", F.linear, _linear_ref, shapes=_linear_shapes(bias=True)),
+    OpSpec("linear_no_bias", F.linear, _linear_ref, shapes=_linear_shapes(bias=False)),
     OpSpec("quadratic_cost", F.quadratic_cost, _quadratic_ref, shapes=_same_shapes(0, 2)),
     OpSpec(
         "quadratic_cost_labels",

@@ -1,26 +1,29 @@
 """Command line: ``python -m tinygrad_sgd {train,gradcheck,graph}`` (also ``tinygrad-sgd``).
 
-Each sub-command lives in the module that does its work and provides two functions:
-``add_arguments(parser)`` and ``run_command(args) -> int`` (the exit status).
+All argument parsing lives in this package, one module per sub-command (``train.py``,
+``gradcheck.py``, ``graph.py``), each with two functions: ``add_arguments(parser)`` and
+``run_command(args) -> int`` (the exit status), which calls the library's plain functions with
+keyword arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from . import __version__
+from .. import __version__
+from . import gradcheck, graph, train
 
-# name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("tinygrad_sgd.train", "train the book's network with mini-batch SGD"),
+# name -> (module with add_arguments and run_command, one-line help)
+COMMANDS: dict[str, tuple[ModuleType, str]] = {
+    "train": (train, "train the book's network with mini-batch SGD"),
     "gradcheck": (
-        "tinygrad_sgd.testing.command",
+        gradcheck,
         "check every built-in operation's gradient against finite differences",
     ),
-    "graph": ("tinygrad_sgd.viz", "print or write the computation graph of a small expression"),
+    "graph": (graph, "print or write the computation graph of a small expression"),
 }
 
 
@@ -31,8 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+    for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run_command)
@@ -47,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,215 @@
+"""``python -m tinygrad_sgd train``: the options of the book's training run, and its errors."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from .._atomic import NotAFileError
+from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
+from ..train import COSTS, DATASETS, INITS, TrainConfig, train
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _epochs(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more epochs, got {v}")
+    return v
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive learning rate, got {text}")
+    return v
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes such as 30 or 100,30, got {text!r}"
+        ) from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``train`` sub-command's options (defaults: the book's chapter 1 experiment)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = (
+        "Train the book's network of sigmoid neurons with mini-batch SGD and print, after every\n"
+        "epoch, 'Epoch k: correct / total' on the evaluation set (then the costs and seconds).\n\n"
+        "  chapter 1 (default): --cost quadratic --init standard --lr 3.0\n"
+        "  chapter 3:           --cost cross-entropy --init scaled --lr 0.5\n"
+        "  the book's MNIST run: --dataset mnist --hidden 30 --epochs 30 --batch-size 10 --lr 3.0"
+    )
+    a = parser.add_argument
+    a(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="digits: 8x8 digits shipped in the package (offline); mnist: MNIST 28x28 "
+        "(read from --data-dir or the cache, downloaded if absent) (default: digits)",
+    )
+    a(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="folder holding the MNIST files (default: the cache folder)",
+    )
+    a(
+        "--no-download",
+        action="store_true",
+        help="never download MNIST; fail with instructions if it is not on disk",
+    )
+    a(
+        "--hidden",
+        type=_hidden,
+        default=None,
+        metavar="SIZES",
+        help="hidden layer sizes, comma-separated (default: 30, the book's [n, 30, 10])",
+    )
+    a("--epochs", type=_epochs, default=None, help="epochs in total (default: 30)")
+    a(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="M",
+        help="mini-batch size m (default: 10)",
+    )
+    a(
+        "--lr",
+        type=_learning_rate,
+        default=None,
+        metavar="ETA",
+        help="learning rate η (default: 3.0; the book uses 0.5 with cross-entropy)",
+    )
+    a(
+        "--cost",
+        choices=COSTS,
+        default=None,
+        help="quadratic: C = 1/2n Σ‖y − a‖² (chapter 1); cross-entropy: chapter 3's "
+        "(default: quadratic)",
+    )
+    a(
+        "--init",
+        choices=INITS,
+        default=None,
+        help="standard: weights and biases N(0, 1) (chapter 1); scaled: weights N(0, 1/n_in) "
+        "(chapter 3) (default: standard)",
+    )
+    a(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the initial weights and the shuffling (default: 0)",
+    )
+    a(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="floating type of weights and data (default: float32, faster)",
+    )
+    a(
+        "--eval",
+        dest="eval_set",
+        choices=("test", "validation"),
+        default=None,
+        help="MNIST set evaluated after each epoch (default: test, as the book)",
+    )
+    a(
+        "--save",
+        metavar="PATH",
+        default=None,
+        help="write a checkpoint (.npz) after every epoch, atomically",
+    )
+    a(
+        "--resume",
+        metavar="PATH",
+        default=None,
+        help="continue the run saved in this checkpoint up to --epochs epochs in total",
+    )
+    a(
+        "--plot",
+        metavar="PATH",
+        default=None,
+        help="write learning curves as a PNG at the end (needs matplotlib: "
+        "pip install 'tinygrad-sgd[plot]')",
+    )
+    a(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr during each epoch (default: only on a terminal)",
+    )
+
+
+_CONFIG_OPTIONS = (
+    "dataset",
+    "hidden",
+    "epochs",
+    "batch_size",
+    "lr",
+    "cost",
+    "init",
+    "seed",
+    "dtype",
+    "eval_set",
+)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``train`` from parsed arguments; returns the exit status."""
+    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    try:
+        if args.resume is not None:
+            _model, history = train(
+                data_dir=args.data_dir,
+                download=not args.no_download,
+                save=args.save,
+                resume=args.resume,
+                plot=args.plot,
+                progress=args.progress,
+                **given,
+            )
+        else:
+            _model, history = train(
+                TrainConfig(**given),
+                data_dir=args.data_dir,
+                download=not args.no_download,
+                save=args.save,
+                plot=args.plot,
+                progress=args.progress,
+            )
+    except (MNISTNotFoundError, DownloadError, DatasetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, FloatingPointError, NotAFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
