@@ -1,26 +1,19 @@
-"""The core of the engine: recording operations, and backpropagation through what was recorded.
+"""The core of the engine: recording operations, and backpropagation through the record.
 
-Read this file first; everything else in the package is built on it.
+1. **Recording.**  An operation is a :class:`Function`: ``forward`` (arrays in, one array out)
+   and ``backward`` (δ = ∂C/∂output in, one gradient per input out).  ``Function.apply`` runs
+   ``forward`` and, when grad mode is on and an input requires grad, links the output to a
+   :class:`Context` holding the inputs and what ``forward`` saved: a graph of contexts.
+2. **Backpropagation.**  :func:`backward` visits the graph from the output to the leaves in
+   reverse topological order and calls each op's ``backward``: the chain rule, one
+   vector-Jacobian product at a time.  Fan-out sums gradients; broadcasting is undone here.
+3. **One formula, two uses.**  A formula uses only what arrays and Tensors share, so an ordinary
+   backward runs it on arrays, and ``create_graph=True`` on Tensors, recording it to be
+   differentiated again.  For a layer z = w a + b, a' = σ(z) the ops' formulas give the book's
+   δ = ∂C/∂a' ⊙ σ'(z), ∂C/∂b = δ, ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ.
 
-1. **Recording.**  A differentiable operation is a :class:`Function` with a ``forward`` (NumPy
-   arrays in, one array out) and a ``backward`` (δ, the gradient of the cost with respect to the
-   output, in; one gradient per input out).  ``Function.apply`` runs ``forward`` and, when grad
-   mode is on and some input requires a gradient, links the output to a :class:`Context` that
-   remembers the inputs and what ``forward`` saved.  The contexts form a directed acyclic graph.
-2. **Backpropagation.**  :func:`backward` visits that graph from the output to the leaves in
-   reverse topological order and calls each op's ``backward``: the chain rule, one local
-   vector-Jacobian product at a time.  Where a tensor feeds several ops (fan-out) its gradients
-   are summed; where NumPy broadcast an input, the gradient is summed back to the input's shape.
-3. **One formula, two uses.**  A ``backward`` formula uses only what NumPy arrays and Tensors
-   share (operators, ``.T``, ``.reshape``, ``.sum``, ``Op.call``).  An ordinary backward hands it
-   arrays; ``create_graph=True`` hands it Tensors, so the backward pass is itself recorded and
-   can be differentiated again (higher-order derivatives).
-
-For one layer z = w a + b, a' = σ(z), this reproduces the book's δ = ∂C/∂a' ⊙ σ'(z),
-∂C/∂b = δ, ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ, each product being one op's ``backward``.
-
-Beside the core: :mod:`.inplace` (saved arrays are read-only while their graph lives) and
-:mod:`.debug` (``trace`` and ``detect_anomaly``, attached through the observer point below).
+Beside the core: :mod:`.inplace` (what a graph saved stays unchanged; gradients are owned) and
+:mod:`.debug` (``trace``, ``detect_anomaly``: observers).
 """
 
 from __future__ import annotations
@@ -33,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import inplace
+from . import errors, inplace
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
@@ -142,14 +135,14 @@ class Context:
     def saved_tensors(self) -> tuple[Any, ...]:
         """The saved values: arrays on the array path, Tensors under ``create_graph``."""
         if self._freed:
-            raise RuntimeError(_freed_message(self))
+            raise errors.freed(self)
         values = []
         for v, a in zip(self._saved, self._arrays):
             if v is _OUTPUT:
                 v = self._out()
             if isinstance(v, _Tensor):
                 if v.data is not a:  # t.data = ... since forward: not the values forward used
-                    raise RuntimeError(inplace.rebound_message(self, v))
+                    raise errors.rebound(self, v)
                 values.append(a if self._on_arrays else v)
             elif self._on_arrays or not isinstance(v, (np.ndarray, np.generic)):
                 values.append(v)  # a constant the op computed (an array, a number, a shape)
@@ -181,8 +174,7 @@ class Context:
         self._freed = True
 
     @property
-    def name(self) -> str:
-        """The op's name, e.g. ``"Mul"``."""
+    def name(self) -> str:  # the op's name, e.g. "Mul"
         return self.fn.__name__
 
     def __repr__(self) -> str:
@@ -265,7 +257,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             stack.append((t, True))
             if t._ctx is not None:
                 if t._ctx._freed:
-                    raise RuntimeError(_freed_message(t._ctx))
+                    raise errors.freed(t._ctx)
                 stack.extend(
                     (i, False) for i in reversed(t._ctx.inputs) if i is not None and i.requires_grad
                 )
@@ -279,10 +271,7 @@ def _sum_to_shape(g: Grad, shape: tuple[int, ...], ctx: Context, i: int) -> Grad
     if lead >= 0:
         g = g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g
     if lead < 0 or g.shape != shape:
-        raise RuntimeError(
-            f"{ctx.name}.backward returned a gradient of shape {g.shape} for input {i} of shape "
-            f"{shape}; the shapes are not broadcast-compatible"
-        )
+        raise errors.gradient_shape(ctx, i, g.shape, shape)
     return g
 
 
@@ -324,13 +313,7 @@ def backward(
                 _accumulate(t, g)
             if ctx is None:
                 continue
-            input_grads = _run_backward(ctx, g, on_arrays)
-            for observer in observers:
-                observer.backward(ctx, g, input_grads)
-            for inp, gi in zip(ctx.inputs, input_grads):
-                if gi is not None:  # fan-out: sum out of place, never into a shared buffer
-                    key = id(inp)
-                    grads[key] = gi if key not in grads else _add(grads[key], gi)
+            _propagate(ctx, g, on_arrays, grads, observers)
             if not retain_graph:
                 ctx._free()
     if inputs is None:
@@ -341,31 +324,24 @@ def backward(
 def _seed(root: Tensor, gradient: Any) -> Tensor:
     """δ at the root: 1 for a one-element root, else ``gradient`` (checked and cast)."""
     if not root.requires_grad:
-        raise RuntimeError(
-            "backward() called on a tensor that does not require grad and has no graph: "
-            "create the leaves with requires_grad=True, outside no_grad()"
-        )
+        raise errors.no_graph()
     if gradient is None:
         if root.size != 1:
-            raise RuntimeError(
-                f"backward() without a gradient needs a tensor with one element; this one has "
-                f"shape {root.shape}. Pass gradient= (dC/d(this tensor), of shape {root.shape})"
-            )
+            raise errors.needs_gradient(root.shape)
         return _Tensor._wrap(np.ones(root.shape, root.dtype))
     seed = gradient if isinstance(gradient, _Tensor) else _Tensor(gradient, dtype=root.dtype)
     if seed.shape != root.shape:
-        raise ValueError(
-            f"backward(): gradient has shape {seed.shape} but the tensor has shape "
-            f"{root.shape}; they must be equal"
-        )
+        raise errors.seed_shape(seed.shape, root.shape)
     return seed if seed.dtype == root.dtype else seed.astype(root.dtype)
 
 
-def _run_backward(ctx: Context, delta: Grad, on_arrays: bool) -> list[Grad | None]:
-    """Call one op's backward with δ; return each input's gradient, of the input's shape and
-    dtype (None where the input needs none), as arrays on the array path, else as Tensors."""
+def _propagate(
+    ctx: Context, delta: Grad, on_arrays: bool, grads: dict[int, Grad], observers: Any
+) -> None:
+    """Call one op's backward with δ and add each input's gradient (of the input's shape and
+    dtype; arrays on the array path, else Tensors) to what that input has received so far."""
     if ctx._freed:
-        raise RuntimeError(_freed_message(ctx))
+        raise errors.freed(ctx)
     fn = ctx.fn
     ctx._on_arrays = on_arrays and fn.array_backward
     if on_arrays and not fn.array_backward:  # a formula written for Tensors only
@@ -375,31 +351,26 @@ def _run_backward(ctx: Context, delta: Grad, on_arrays: bool) -> list[Grad | Non
     except AttributeError as e:  # e.g. x.cos() on an array: a Tensor method in the formula
         if not ctx._on_arrays:
             raise
-        raise TypeError(
-            f"{ctx.name}.backward declares array_backward = True but failed on NumPy arrays "
-            f"({e}); use only what arrays and Tensors share (operators, .T, .reshape, .sum, "
-            "np.asarray(v)) and Op.call(...) for other ops, or set array_backward = False"
-        ) from e
+        raise errors.not_array_safe(ctx, e) from e
     out = out if type(out) is tuple else (out,)
     if len(out) != len(ctx.inputs):
-        raise RuntimeError(
-            f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
-            f"{len(ctx.inputs)} positional argument(s); return one per argument (None where unused)"
-        )
-    grads: list[Grad | None] = []
+        raise errors.gradient_count(ctx, len(out))
+    input_grads: list[Grad | None] = []
     for i, (inp, gi, needed) in enumerate(zip(ctx.inputs, out, ctx.needs_input_grad)):
-        if gi is None or not needed:
-            grads.append(None)
-            continue
-        data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
-        if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, a number
-            gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
-        elif not isinstance(gi, _Tensor):
-            gi = _Tensor(gi, dtype=data.dtype)
-        if gi.shape != data.shape:
-            gi = _sum_to_shape(gi, data.shape, ctx, i)
-        grads.append(gi if gi.dtype == data.dtype else gi.astype(data.dtype))
-    return grads
+        if gi is not None and needed:
+            data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
+            if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, ...
+                gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
+            elif not isinstance(gi, _Tensor):
+                gi = _Tensor(gi, dtype=data.dtype)
+            if gi.shape != data.shape:
+                gi = _sum_to_shape(gi, data.shape, ctx, i)
+            gi = gi if gi.dtype == data.dtype else gi.astype(data.dtype)
+            key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
+            grads[key] = gi if key not in grads else _add(grads[key], gi)
+        input_grads.append(gi if needed else None)
+    for observer in observers:
+        observer.backward(ctx, delta, input_grads)
 
 
 def _accumulate(t: Tensor, g: Grad) -> None:
@@ -417,9 +388,8 @@ def _add(a: Grad, b: Grad) -> Grad:
 
 
 def _owned(g: Grad) -> Tensor:
-    """A gradient as a Tensor of its own: an array is copied (δ, a hook or another tensor may
-    hold it too); a recorded gradient (create_graph) is used as it is."""
-    return g if isinstance(g, _Tensor) else _Tensor._wrap(np.array(g))
+    """A gradient as a Tensor that shares its array with nothing (see inplace.owned)."""
+    return g if isinstance(g, _Tensor) else _Tensor._wrap(inplace.owned(g))
 
 
 def grad(
@@ -439,22 +409,10 @@ def grad(
     ins = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     for k, t in enumerate(ins):
         if not t.requires_grad:
-            raise RuntimeError(f"grad(): input {k} (shape {t.shape}) does not require grad")
+            raise errors.grad_input(k, t, unused=False)
     keep = create_graph if retain_graph is None else retain_graph
     res = backward(outputs, grad_outputs, keep, create_graph, ins)
-    assert res is not None
-    for k, (t, g) in enumerate(zip(ins, res)):
+    for k, (t, g) in enumerate(zip(ins, res or ())):
         if g is None and not allow_unused:
-            raise RuntimeError(
-                f"grad(): input {k} (shape {t.shape}) was not used to compute the output; "
-                "pass allow_unused=True to get zeros for it"
-            )
-    return tuple(_Tensor.zeros_like(t) if g is None else g for t, g in zip(ins, res))
-
-
-def _freed_message(ctx: Context) -> str:
-    return (
-        f"Trying to backward through the graph a second time (at op {ctx.name}): its saved values "
-        "were freed after the first backward. Pass retain_graph=True to the first backward() "
-        "if you need to backpropagate through the same graph again."
-    )
+            raise errors.grad_input(k, t, unused=True)
+    return tuple(_Tensor.zeros_like(t) if g is None else g for t, g in zip(ins, res or ()))

@@ -191,10 +191,10 @@ def _user_site() -> str:
 
 def _backward_running() -> Context | None:
     """The op whose backward formula is running in this thread, if any: found on the call stack
-    (the core's ``_run_backward`` frame), so the core keeps no state for this debugging aid."""
+    (the core's ``_propagate`` frame), so the core keeps no state for this debugging aid."""
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_code is core._run_backward.__code__:
+        if frame.f_code is core._propagate.__code__:
             return frame.f_locals["ctx"]  # type: ignore[no-any-return]
         frame = frame.f_back  # type: ignore[assignment]
     return None

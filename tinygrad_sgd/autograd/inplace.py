@@ -12,24 +12,25 @@ dropped.  The write then fails at once with NumPy's "assignment destination is r
 * A view shares memory with its base: writing ``B[0] = 50`` changes ``V = B[:2]``.  So the base
   (and its base, ...) is locked with the view.  (Views of the base made *before* the lock stay
   writeable, as NumPy cannot reach them; views made while it holds are read-only.)
-* Giving a tensor a new array (``w.data = ...``) leaves the saved array intact, but would pair
-  the op with other values under ``create_graph``: :func:`rebound_message` explains the error
-  that ``Context.saved_tensors`` raises then.
+* Giving a tensor a new array (``w.data = ...``) leaves the saved array intact, but pairs the op
+  with other values: ``Context.saved_tensors`` checks each saved Tensor's array and raises.
 
-The core calls exactly two things here: ``lock(arrays)`` after forward and ``release()`` when a
-context is freed.
+The same goes for gradients: a tensor's ``.grad`` never shares its array with anything else
+(δ passed through an add to two inputs, a hook that kept it, the user's seed), or a write into
+one would change another.  :func:`owned` decides whether a fresh gradient can be taken as it is.
+
+The core calls exactly three things here: ``lock(arrays)`` after forward, ``Lock.release()``
+when a context is freed, and ``owned(g)`` when a leaf receives its first gradient.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .core import Context
 
 _counts: dict[int, int] = {}  # id(array) -> number of live locks on it
 _guard = threading.Lock()  # graphs may be built and freed in several threads at once
@@ -86,16 +87,39 @@ def lock(arrays: Iterable[Any]) -> Lock | None:
     return Lock(locked) if locked else None
 
 
-def rebound_message(ctx: Context, t: Any) -> str:
-    """Why a saved Tensor whose ``.data`` was replaced cannot be used by ``ctx``'s backward."""
-    if ctx._out is not None and t is ctx._out():
-        which = "its output"
-    else:
-        which = f"its input {next(i for i, inp in enumerate(ctx.inputs) if inp is t)}"
-    kind = "a leaf" if t.is_leaf else "an intermediate"
-    return (
-        f"{ctx.name}.backward: {which} ({kind} tensor of shape {t.shape}, {t.dtype}) was given a "
-        f"new array (t.data = ...) after {ctx.name} saved it for backward, so the gradient would "
-        "not match the forward pass. Call backward() before replacing a tensor's data, or run "
-        "the forward pass again."
-    )
+def owned(g: np.ndarray) -> np.ndarray:
+    """``g`` itself if nothing but the backward pass refers to it, else a copy of it.
+
+    The usual gradient is a fresh product (δ aᵀ) that only the backward pass holds, and is
+    taken as it is; a view, or an array something else refers to, is copied.  CPython's
+    reference count tells which, as in PyTorch.  Measured: copying the four gradients of the
+    book's network instead costs about 7 % of a training step at m = 10 (benchmarks/README.md).
+    """
+    if g.base is None and sys.getrefcount(g) <= _SOLE_OWNER_REFS:
+        return g
+    return g.copy()
+
+
+def _count_sole_owner_refs() -> int:
+    """The count :func:`owned` sees for an array that only the backward pass holds.
+
+    NOTE: CPython versions count a caller's references differently, so this measures the count
+    through the same call nesting as the engine (backward -> _accumulate -> _owned -> owned)
+    instead of assuming a number.  Should the two ever differ, owned() copies: slower, never
+    wrong.
+    """
+
+    def accumulate(g: np.ndarray) -> int:
+        return as_tensor(g)
+
+    def as_tensor(g: np.ndarray) -> int:
+        return owned(g)
+
+    def owned(g: np.ndarray) -> int:
+        return sys.getrefcount(g)
+
+    g = np.zeros(1)  # held by one local variable, like backward's g
+    return accumulate(g)
+
+
+_SOLE_OWNER_REFS = _count_sole_owner_refs()
