@@ -12,29 +12,25 @@
    differentiated again.  For a layer z = w a + b, a' = σ(z) the ops' formulas give the book's
    δ = ∂C/∂a' ⊙ σ'(z), ∂C/∂b = δ, ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ.
 
-Beside the core: :mod:`.inplace` (what a graph saved stays unchanged; gradients are owned) and
-:mod:`.debug` (``trace``, ``detect_anomaly``: observers).
+Beside it: :mod:`.mode` (grad mode), :mod:`.inplace` (saved arrays stay unchanged, gradients
+own their arrays), :mod:`.errors` (the messages), :mod:`.debug` (``trace``, ``detect_anomaly``).
 """
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Sequence
-from contextlib import ContextDecorator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import errors, inplace
+from .mode import _state, enable_grad, no_grad
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
 
-#: What a backward formula handles: NumPy arrays in an ordinary backward, Tensors under
-#: ``create_graph``.  Typed ``Any``: the formulas use only what the two share.
-Grad = Any
-
+Grad = Any  # what formulas handle: arrays, or Tensors under create_graph (what both share)
 _Tensor: Any = None  # the Tensor class, bound by tensor.py (which sits above the engine)
 
 
@@ -43,68 +39,17 @@ def _bind_tensor_class(cls: type) -> None:
     _Tensor = cls
 
 
-# ------------------------------------------------------------------ grad mode and observers
-
-
-class _State(threading.local):
-    grad_enabled: bool = True
-    #: The observer point.  Tools that watch the engine (``trace``, ``detect_anomaly`` in
-    #: debug.py) put an object here with two methods: ``forward(fn, ctx, out, args)``, called
-    #: after every ``Function.apply`` (``ctx`` is None when nothing was recorded), and
-    #: ``backward(ctx, delta, input_grads)``, called after every op's backward.
-    observers: tuple[Any, ...] = ()
-
-
-_state = _State()
-
-
-def is_grad_enabled() -> bool:
-    """True when new operations are recorded for backpropagation."""
-    return _state.grad_enabled
-
-
-class _GradMode(ContextDecorator):
-    """Set grad mode in a ``with`` block or a decorated function; restore it on exit."""
-
-    _mode: bool
-
-    def __init__(self) -> None:
-        self._previous: list[bool] = []  # a stack: one instance may be entered again
-
-    def __enter__(self) -> _GradMode:
-        self._previous.append(_state.grad_enabled)
-        _state.grad_enabled = self._mode
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _state.grad_enabled = self._previous.pop()
-
-
-class no_grad(_GradMode):
-    """Record nothing: ``with tg.no_grad(): ...`` or ``@tg.no_grad()`` (evaluation, updates)."""
-
-    _mode = False
-
-
-class enable_grad(_GradMode):
-    """Record operations again, for example inside a ``no_grad`` block."""
-
-    _mode = True
-
-
-# ------------------------------------------------------------------ Context and Function
+# The observer point: ``_state.observers`` (per thread) holds the tools watching the engine
+# (``trace``, ``detect_anomaly``; see debug.py).  ``Function.apply`` calls each one's
+# ``forward(fn, ctx, out, args)`` (ctx is None when nothing was recorded), and ``_propagate``
+# its ``backward(ctx, delta, input_grads)`` after every op's backward.  Nothing else.
 
 _OUTPUT = object()  # stands for "the op's own output" among the saved values
 
 
 class Context:
-    """What one recorded operation remembers between ``forward`` and ``backward``.
-
-    ``forward`` stores attributes on it (``ctx.axis = axis``) and arrays through
-    :meth:`save_for_backward`.  :attr:`saved_tensors` gives them back: as the arrays themselves
-    when backward runs on arrays, and under ``create_graph`` as the graph's own Tensors (a saved
-    input as the input Tensor, the saved output as the output Tensor), so that the formula is
-    recorded.  Saved arrays are read-only while the graph lives (see :mod:`.inplace`).
+    """What one recorded operation remembers between ``forward`` and ``backward``: attributes
+    (``ctx.axis = axis``) and arrays (:meth:`save_for_backward`, read-only while the graph lives).
     """
 
     __slots__ = (
@@ -116,12 +61,11 @@ class Context:
         self.fn: type[Function] = Function
         self.inputs: tuple[Tensor | None, ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
-        self._saved: tuple[Any, ...] = ()  # after _link: input Tensors, _OUTPUT or constants
-        self._arrays: tuple[Any, ...] = ()  # the arrays that forward saved, one per value
+        self._arrays: tuple[Any, ...] = ()  # what forward saved; _saved: the same, after _link
+        self._saved: tuple[Any, ...] = ()  # with input Tensors and _OUTPUT for their arrays
         self._out: Any = None  # weak reference to the output (a strong one would be a cycle)
         self._lock: inplace.Lock | None = None
-        self._freed = False
-        self._on_arrays = False  # set by backward: hand the formula arrays, not Tensors
+        self._freed = self._on_arrays = False  # _on_arrays: backward hands the formula arrays
 
     if TYPE_CHECKING:  # ops store their own attributes (ctx.axis = ...)
 
@@ -177,24 +121,20 @@ class Context:
     def name(self) -> str:  # the op's name, e.g. "Mul"
         return self.fn.__name__
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # e.g. <Mul>
         return f"<{self.name}>"
 
 
 class Function:
     """Base class of every differentiable operation (see README, "Writing your own operation").
 
-    ``forward(ctx, *args)`` receives each Tensor argument as its NumPy array and everything else
-    unchanged, and returns one array.  ``backward(ctx, delta)`` receives δ = ∂C/∂output and
-    returns one gradient per positional argument of ``forward`` (``None`` where there is none);
-    a gradient of the output's broadcast shape is summed back to the input's shape here.
-
-    A Function with ``array_backward = True`` promises that its ``backward`` works on NumPy
-    arrays as well as Tensors; an ordinary backward then hands it arrays.  Without the flag it
-    always receives Tensors.  Under ``create_graph`` every formula receives Tensors.
+    ``forward(ctx, *args)`` gets each Tensor argument as its array, the rest unchanged, and
+    returns one array.  ``backward(ctx, delta)`` gets δ = ∂C/∂output and returns one gradient per
+    positional argument (None where there is none), possibly of the output's broadcast shape.
+    With ``array_backward = True`` it must work on arrays as well as Tensors (an ordinary backward
+    then hands it arrays); without, it always gets Tensors, as everything under create_graph.
     """
 
-    #: True when ``backward`` works on NumPy arrays as well as on Tensors.
     array_backward: bool = False
 
     @staticmethod
@@ -239,9 +179,6 @@ class Function:
         return out
 
 
-# ------------------------------------------------------------------ the backward pass
-
-
 def _topological_order(root: Tensor) -> list[Tensor]:
     """The tensors that lead to ``root`` and require grad, each after all of its inputs (so
     ``root`` is last).  Depth-first with an explicit stack, never recursion: any depth works."""
@@ -282,12 +219,9 @@ def backward(
     create_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
 ) -> list[Tensor | None] | None:
-    """Backpropagate from ``root``: the engine behind ``Tensor.backward`` and :func:`grad`.
-
-    Without ``inputs``, accumulate ∂root/∂t into ``t.grad`` for every leaf t that requires grad
-    (and every tensor that called ``retain_grad``); with ``inputs``, touch no ``.grad`` and
-    return the gradients of those tensors.
-    """
+    """Backpropagate from ``root`` (``Tensor.backward``, :func:`grad`): accumulate ∂root/∂t into
+    ``t.grad`` of every leaf t that requires grad (and of tensors that ``retain_grad``), or, with
+    ``inputs``, return those tensors' gradients and touch no ``.grad``."""
     order = _topological_order(root)
     wanted = {id(t): k for k, t in enumerate(inputs or ())}
     results: list[Any] = [None] * len(wanted)
@@ -400,12 +334,8 @@ def grad(
     create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor, ...]:
-    """d(outputs)/d(inputs), touching no ``.grad`` (``torch.autograd.grad``).
-
-    ``grad_outputs`` plays the role of ``gradient`` in ``backward``; ``retain_graph`` defaults
-    to ``create_graph``.  An input the output does not depend on raises unless
-    ``allow_unused``, which gives zeros for it.
-    """
+    """d(outputs)/d(inputs), touching no ``.grad``, as ``torch.autograd.grad``: ``grad_outputs``
+    is ``backward``'s gradient; an input not used raises, or gives zeros with ``allow_unused``."""
     ins = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
     for k, t in enumerate(ins):
         if not t.requires_grad:
