@@ -284,7 +284,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
         gradcheck(lambda x: x.exp().numpy(), [rand(2)])
     with pytest.raises(TypeError, match="inputs must be a Tensor"):
         gradcheck(lambda x: x, {"x": rand(2)})
-    with pytest.raises(ValueError, match="eps > 0"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         gradcheck(lambda x: x, [rand(2)], eps=0.0)
     with pytest.raises(ValueError, match="no floating-point output"):
         gradcheck(lambda x: x > 0, [rand(2)])
@@ -304,3 +304,81 @@ def test_result_object_reports_worst_errors() -> None:
     assert res.max_rel_err == pytest.approx(1e-3, rel=1e-3)
     ok = check_gradients(Cube.apply, [rand(4)], **TIGHT)
     assert ok.passed and ok.max_rel_err < 1e-7
+
+
+# ---- non-finite values and bad settings (issue 20, item 1) ----------------------------------
+
+
+class ExpZeroBackward(Function):
+    """y = eˣ with a backward that is wrong everywhere: g · 0 · x instead of g · eˣ."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 0.0 * x
+
+
+# The issue's point: e^709.78 ≈ 1.8e308, so the difference quotient u·(f(x+ε) − f(x−ε))/2ε
+# overflows to ±inf when |u| > 1.0015; seed 3 draws u = 2.04 (seed 0 would draw 0.126, and the
+# wrong backward is then caught by finite numbers).  Then the bound atol + rtol·|numeric| is inf.
+NEAR_OVERFLOW, OVERFLOWING_SEED = 709.78, 3
+# Just below ln(max float64) = 709.782712893384: e^x is finite, e^(x + ε) is inf for any u.
+AT_OVERFLOW = 709.782712893
+
+
+def test_a_wrong_backward_fails_where_the_finite_difference_overflows() -> None:
+    x = Tensor(np.array([NEAR_OVERFLOW]), requires_grad=True)
+    with np.errstate(over="ignore"):
+        with pytest.raises(GradcheckError, match="not finite") as info:
+            gradcheck(lambda t: ExpZeroBackward.apply(t), [x], seed=OVERFLOWING_SEED)
+        assert not np.isfinite(info.value.result.comparisons[0].numeric).any()
+        ok = gradcheck(ExpZeroBackward.apply, [x], seed=OVERFLOWING_SEED, raise_exception=False)
+    assert ok is False
+
+
+def test_a_non_finite_value_never_passes_even_with_a_right_backward() -> None:
+    """Where f overflows the check confirms nothing, so a right exp fails too; so does the second
+    order (the first derivative w·eˣ overflows the same way), and an infinite analytic value."""
+    x = Tensor(np.array([AT_OVERFLOW]), requires_grad=True)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        assert not gradcheck(lambda t: t.exp(), [x], raise_exception=False)
+        assert not gradgradcheck(lambda t: t.exp(), [x], raise_exception=False)
+        assert not gradcheck(lambda t: t.exp(), [x], fast_mode=True, raise_exception=False)
+        # d√t/dt = inf at 0, and the one-sided step of the central difference gives nan
+        y = Tensor(np.array([0.0]), requires_grad=True)
+        assert not gradcheck(lambda t: t.sqrt(), [y], raise_exception=False)
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("eps", 0.0),
+        ("eps", -1e-6),
+        ("eps", float("inf")),
+        ("eps", float("nan")),
+        ("eps", "1e-6"),
+        ("atol", -1e-8),
+        ("atol", float("inf")),
+        ("atol", float("nan")),
+        ("rtol", -1e-5),
+        ("rtol", float("inf")),
+        ("rtol", float("nan")),
+    ],
+)
+def test_bad_eps_atol_rtol_are_refused_naming_the_argument(name, value) -> None:
+    x = rand(2)
+    calls = []
+
+    def fn(t):
+        calls.append(1)
+        return t.exp()
+
+    for check, who in [(gradcheck, "gradcheck"), (gradgradcheck, "gradgradcheck")]:
+        with pytest.raises(ValueError, match=rf"^{who}: {name} must be a finite number >=? 0"):
+            check(fn, [x], **{name: value})
+        assert calls == []  # refused before fn runs

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -411,12 +412,14 @@ class _ArrayWith:
 )
 def test_pickle_with_a_tampered_dtype_is_refused(tmp_path, dtype):
     """The restricted unpickler admits np.dtype, and pickle's BUILD opcode then calls the
-    dtype's __setstate__, which NumPy does not validate.  Such arrays are never returned."""
+    dtype's __setstate__, which NumPy does not validate.  Such arrays are never returned (the
+    array's own __setstate__ checks its dtype again, and refuses the object flags there)."""
     X = _ArrayWith(dtype, (2, 784), bytes(8 * 2 * 784))
     y = np.zeros(2, np.int64)
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(((X, y), (X, y), (X, y)), protocol=2)))
-    with pytest.raises(DatasetError, match="not a 2-D float array") as info:
+    refused = "not a 2-D float array|object arrays are not allowed"
+    with pytest.raises(DatasetError, match=refused) as info:
         load_mnist_pkl(path)
     assert str(path) in str(info.value)
 
@@ -436,6 +439,7 @@ def test_decompression_bomb_is_refused_without_exhausting_memory(tmp_path, monke
 
     bomb = tmp_path / "train-images-idx3-ubyte.gz"
     with gzip.open(bomb, "wb") as g:  # 64 MiB of zeros compress to about 64 KiB
+        g.write(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big"))  # a valid header: 3 bytes
         chunk = bytes(1 << 20)
         for _ in range(64):
             g.write(chunk)
@@ -448,3 +452,116 @@ def test_decompression_bomb_is_refused_without_exhausting_memory(tmp_path, monke
     with gzip.open(good, "wb") as g:
         g.write(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + bytes([1, 2, 3]))
     assert mnist.read_idx(good).tolist() == [1, 2, 3]
+
+
+# ---- memory caps that a header or a pickle could bypass (issue 20, item 6) -------------------
+
+
+def _peak_bytes(call):
+    """Run ``call`` and return what it raised and the most memory it had traced at once
+    (NumPy reports its array buffers to tracemalloc too)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001  (returned to the test, which checks it)
+            raised = e
+        else:
+            raised = None
+        return raised, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_raw_idx_file_over_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    """An uncompressed 64 MiB IDX file (sparse: nothing on disk) with a header that matches it:
+    refused from its size on disk, before a byte of data is read."""
+    from tinygrad_sgd.data import mnist
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + struct.pack(">III", 1 << 16, 32, 32))
+        f.truncate(16 + (1 << 26))
+    monkeypatch.setattr(mnist, "MAX_DECOMPRESSED", 1 << 20)
+    raised, peak = _peak_bytes(lambda: mnist.read_idx(path))
+    assert isinstance(raised, DatasetError), raised
+    assert re.search(
+        r"train-images-idx3-ubyte: 67108880 bytes, more than the limit of 1048576", str(raised)
+    )
+    assert peak < 1 << 20
+
+
+def test_a_raw_idx_file_with_a_bad_magic_number_is_refused_unread(tmp_path):
+    """32 MiB of zeros (sparse) under the default limit: the magic number is checked first."""
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    with open(path, "wb") as f:
+        f.truncate(1 << 25)
+    raised, peak = _peak_bytes(lambda: read_idx(path))
+    assert isinstance(raised, DatasetError) and "bad IDX magic number 0x00000000" in str(raised)
+    assert peak < 1 << 20
+
+
+def test_a_gzip_idx_header_announcing_too_much_is_refused_before_decompressing(
+    tmp_path, monkeypatch
+):
+    from tinygrad_sgd.data import mnist
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as g:
+        g.write(b"\x00\x00\x08\x03" + struct.pack(">III", 60000, 28, 28) + bytes(1 << 20))
+    monkeypatch.setattr(mnist, "MAX_DECOMPRESSED", 1 << 20)
+    raised, peak = _peak_bytes(lambda: mnist.read_idx(path))
+    assert isinstance(raised, DatasetError), raised
+    assert (
+        "header says 60000x28x28 values of uint8 (47040000 bytes), more than the limit of "
+        "1048576 bytes"
+        in str(raised)
+        and str(path) in str(raised)
+    )
+    assert peak < 1 << 20
+
+
+class _Call:
+    """Pickles as a call of ``fn(*args)``: what a tampered pickle can ask the unpickler for."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize("rows", [1000, 10**6])
+def test_a_pickle_asking_for_a_huge_ndarray_is_refused_before_allocating(
+    tmp_path, monkeypatch, rows
+):
+    """The issue's 138-byte mnist.pkl.gz calls the admitted numpy.ndarray((10**6, 784), 'f4'):
+    3.1 GB.  (rows=1000 under a 1 MiB limit shows it without the gigabytes.)"""
+    from tinygrad_sgd.data import mnist
+
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(_Call(np.ndarray, (rows, 784), "f4"), protocol=2)))
+    assert path.stat().st_size < 200
+    if rows == 1000:
+        monkeypatch.setattr(mnist, "MAX_DECOMPRESSED", 1 << 20)
+    raised, peak = _peak_bytes(lambda: load_mnist_pkl(path))
+    assert isinstance(raised, DatasetError) and str(path) in str(raised), raised
+    assert peak < 1 << 20
+
+
+def test_a_pickle_reusing_one_string_for_many_arrays_is_capped(tmp_path, monkeypatch):
+    """One 400 KB string in the pickle's memo, rebuilt into 40 arrays (NumPy copies a str's data):
+    16 MB from a pickle of 400 KB, refused once the arrays pass the limit."""
+    from tinygrad_sgd.data import mnist
+
+    data = "\x00" * 400_000  # one object: the pickle memoizes it and refers to it 39 times
+    arrays = [_ArrayWith(np.dtype("f4"), (100_000,), data) for _ in range(40)]
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(gzip.compress(pickle.dumps(arrays, protocol=2)))
+    monkeypatch.setattr(mnist, "MAX_DECOMPRESSED", 2 << 20)
+    raised, peak = _peak_bytes(lambda: load_mnist_pkl(path))
+    assert isinstance(raised, DatasetError), raised
+    assert "more than the limit of 2097152 bytes" in str(raised) and str(path) in str(raised)
+    assert peak < 4 << 20

@@ -232,3 +232,153 @@ def test_any_tree_round_trips(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert _same(tree, tg.load(path))
 
     check()
+
+
+# ---------------------------------------------------------------- keys (issue 20, item 7)
+
+
+def _text_keys():
+    from hypothesis import strategies as st
+
+    # every code point, lone surrogates and NUL included, and the names that once collided
+    return st.one_of(
+        st.text(st.characters(exclude_categories=()), max_size=6),
+        st.sampled_from(["w", "w.npy", "w.npy.npy", "", "data", "file", "allow_pickle", "~0"]),
+        st.sampled_from(["__tinygrad_sgd__", ".", "..", "a/b", "a\x00b", "a\x00c", "\ud800"]),
+    )
+
+
+def test_every_text_key_round_trips_exactly(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from hypothesis import example, given, settings
+    from hypothesis import strategies as st
+
+    folder = tmp_path_factory.mktemp("keys")
+    values = st.integers(0, 2**16).map(lambda i: np.full(2, i, dtype=np.int64))
+    trees = st.dictionaries(
+        _text_keys(), st.one_of(values, st.dictionaries(_text_keys(), values, max_size=3))
+    )
+
+    @settings(max_examples=60)
+    @given(tree=trees)
+    @example(tree={"w": np.zeros(2, np.int64), "w.npy": np.ones(2, np.int64)})
+    @example(tree={"a\x00b": np.zeros(2, np.int64), "a\x00c": np.ones(2, np.int64)})
+    @example(tree={"a/b": np.zeros(2, np.int64), "a": {"b": np.ones(2, np.int64)}})
+    def check(tree: dict) -> None:
+        path = folder / "k.npz"
+        tg.save(tree, path)
+        assert _same(tree, tg.load(path))
+
+    check()
+
+
+def test_the_issue_keys(tmp_path: Path) -> None:
+    p = tmp_path / "k.npz"
+    tg.save({"w": Tensor.zeros(2), "w.npy": Tensor.ones(2)}, p)
+    assert tg.load(p)["w.npy"].numpy().tolist() == [1.0, 1.0]
+    tg.save({"a\x00b": Tensor.ones(2)}, p)
+    assert tg.load(p)["a\x00b"].numpy().tolist() == [1.0, 1.0]
+    # plain keys keep readable entry names for numpy.load
+    tg.save({"model": {"0.weight": np.eye(2)}, "a b": np.ones(1)}, p)
+    with np.load(p, allow_pickle=False) as f:
+        assert "model/0.weight" in f.files and "a b" not in f.files
+
+
+def test_a_file_written_by_the_previous_entry_naming_still_loads(tmp_path: Path) -> None:
+    """Before the keys were checked, entries were named by their key path as it was: the member
+    "w.npy.npy" held key "w.npy", which npz["w.npy"] misread as member "w.npy" (key "w")."""
+    import json
+
+    node = {
+        "t": "dict",
+        "items": [
+            ["w", {"t": "ndarray", "entry": "w"}],
+            ["w.npy", {"t": "ndarray", "entry": "w.npy"}],
+        ],
+    }
+    meta = json.dumps({"format": 1, "root": node})
+    p = tmp_path / "old.npz"
+    np.savez(p, __tinygrad_sgd__=np.array(meta), **{"w": np.zeros(2), "w.npy": np.ones(2)})
+    loaded = tg.load(p)
+    assert loaded["w"].tolist() == [0.0, 0.0] and loaded["w.npy"].tolist() == [1.0, 1.0]
+
+
+# ---------------------------------------------------------------- bounded reading (items 5, 6)
+
+
+def test_structure_nested_5000_deep_is_refused_naming_the_file(tmp_path: Path) -> None:
+    meta = '{"format": 1, "root": ' + '{"t": "list", "items": [' * 5000 + "]}" * 5000 + "}"
+    p = tmp_path / "deep.npz"
+    np.savez(p, __tinygrad_sgd__=np.array(meta))
+    with pytest.raises(ValueError, match=r"deep\.npz.*nested 10001 deep, more than 303"):
+        tg.load(p)
+
+
+def test_save_refuses_what_load_would_and_the_deepest_allowed_round_trips(tmp_path: Path) -> None:
+    from tinygrad_sgd.serialization import MAX_NESTING
+
+    def nest(levels: int, leaf: object) -> object:
+        tree = leaf
+        for i in range(levels):
+            tree = {"k": tree} if i % 2 else [tree]
+        return tree
+
+    p = tmp_path / "n.npz"
+    for deepest in [nest(MAX_NESTING, np.ones(1)), nest(MAX_NESTING - 1, {}), nest(99, [None])]:
+        tg.save(deepest, p)
+        assert _same(deepest, tg.load(p))
+    for too_deep in [nest(MAX_NESTING + 1, np.ones(1)), nest(MAX_NESTING, [])]:
+        with pytest.raises(ValueError, match=f"nested more than {MAX_NESTING} deep"):
+            tg.save(too_deep, p)
+    cycle: list = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="a structure that contains itself"):
+        tg.save(cycle, p)
+
+
+def test_decompression_is_capped_before_anything_is_allocated(tmp_path: Path) -> None:
+    import tracemalloc
+
+    p = tmp_path / "bomb.npz"
+    np.savez_compressed(p, w=np.zeros(1 << 20))  # 8 MiB of zeros in about 8 KB
+    assert p.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb\.npz.*more than the limit of 1000000 bytes"):
+            tg.load(p, max_bytes=1_000_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # refused from the zip directory, the 8 MiB never allocated
+    assert tg.load(p, max_bytes=9 << 20)["w"].shape == (1 << 20,)
+
+
+def test_default_cap_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tinygrad_sgd import serialization
+
+    p = tmp_path / "c.npz"
+    tg.save({"w": np.zeros(1000)}, p)
+    monkeypatch.setattr(serialization, "MAX_LOAD_BYTES", 4000)
+    with pytest.raises(ValueError, match=r"c\.npz.*limit of 4000 bytes"):
+        tg.load(p)
+
+
+def test_an_array_header_announcing_more_than_its_entry_holds_is_refused(tmp_path: Path) -> None:
+    """A 1 KB entry whose header says 2**27 float64 (1 GiB): NumPy would allocate the GiB first."""
+    import io
+    import tracemalloc
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 27,)}
+    )
+    p = tmp_path / "liar.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("w.npy", header.getvalue() + bytes(1024))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"liar\.npz.*'w\.npy' announces an array of shape"):
+            tg.load(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000

@@ -357,6 +357,68 @@ def test_checker_checks_second_derivatives() -> None:
     assert r.first_passed and r.second_passed is False and not r.passed
 
 
+class ExpZeroBackward(Function):
+    """y = eˣ with a backward that is wrong everywhere (0 instead of g · eˣ)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 0.0 * x
+
+
+# One element, so that ⟨u, f(x + ε) − f(x − ε)⟩ / 2ε = u · inf is ±inf rather than inf − inf = nan
+# (a nan was already refused): with ε = 1e10, e^(x + ε) overflows for every x of the domain.
+EXP_ZERO = OpSpec(
+    "exp_zero_backward", ExpZeroBackward.apply, np.exp, shapes=lambda d: [(1,)], second_order=False
+)
+
+
+def test_helper_and_checker_fail_a_wrong_backward_where_differences_overflow() -> None:
+    from tinygrad_sgd.testing import Case
+
+    with np.errstate(over="ignore"):
+        report = check_case(EXP_ZERO, Case((np.array([0.5]),), {}), eps=1e10)
+        assert not report.passed and "not finite" in report.message()
+        with pytest.raises(OpCheckError, match="not finite"):
+            check_op(EXP_ZERO, max_examples=5, eps=1e10)
+
+
+BAD_SETTINGS = [
+    ("eps", 0.0),
+    ("eps", -1.0),
+    ("eps", float("inf")),
+    ("eps", float("nan")),
+    ("atol", -1e-7),
+    ("atol", float("inf")),
+    ("atol", float("nan")),
+    ("rtol", -1e-5),
+    ("rtol", float("inf")),
+    ("rtol", float("nan")),
+]
+
+
+@pytest.mark.parametrize("name,value", BAD_SETTINGS)
+def test_helper_checker_and_check_ops_refuse_bad_settings(name, value) -> None:
+    from tinygrad_sgd.testing import Case
+    from tinygrad_sgd.testing.command import check_ops
+
+    spec = OpSpec("cube", Cube.apply, lambda x: x**3)
+    need = r"> 0" if name == "eps" else r">= 0"
+    for who, call in [
+        ("check_op('cube')", lambda: check_op(spec, max_examples=2, **{name: value})),
+        ("check_case('cube')", lambda: check_case(spec, Case((np.ones(2),), {}), **{name: value})),
+        ("check_ops", lambda: check_ops([spec], 2, 0, **{name: value})),
+    ]:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == f"{who}: {name} must be a finite number {need}, got {value!r}"
+
+
 # ---- the command --------------------------------------------------------------------------------
 
 
@@ -430,3 +492,26 @@ def test_command_is_reproducible_by_seed() -> None:
     a = run_gradcheck("--ops", "softmax", "--examples", "4", "--seed", "3")
     b = run_gradcheck("--ops", "softmax", "--examples", "4", "--seed", "3")
     assert _row(a.stdout, "softmax") == _row(b.stdout, "softmax")
+
+
+def test_command_fails_where_differences_overflow() -> None:
+    """``--eps 1e10``: e^(x ± ε) is inf or 0, every difference is inf; that is a failure."""
+    out = run_gradcheck("--ops", "exp", "--eps", "1e10", "--examples", "3", "--first-order-only")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert _row(out.stdout, "exp")[2:5] == ["inf", "inf", "FAIL"]
+    assert "all passed" not in out.stdout and "not finite" in out.stdout
+
+
+@pytest.mark.parametrize("name,value", BAD_SETTINGS)
+def test_command_refuses_bad_settings_in_one_line(name, value, capsys) -> None:
+    from tinygrad_sgd.cli import main
+
+    code = main(
+        ["gradcheck", "--ops", "exp", f"--{name}={value}"]
+    )  # "=": argparse reads "-1e-07" as an option
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: --{name} must be a finite number {'> 0' if name == 'eps' else '>= 0'}, "
+        f"got {float(value)!r}"
+    ]

@@ -13,6 +13,8 @@ formula).  Two numbers a (analytic) and n (numeric) agree when
 
     |a − n| ≤ atol + rtol · |n|                                (elementwise, as ``np.allclose``)
 
+and both are finite: an overflowing difference (n = ±∞) or an infinite or NaN analytic value is a
+failure, since the bound would be ∞ and could not tell a right gradient from a wrong one.
 :func:`gradcheck` checks first derivatives, :func:`gradgradcheck` second derivatives by applying
 the same check to the gradient itself, computed with ``create_graph=True``.  Both raise
 :class:`GradcheckError` (a subclass of ``AssertionError``, so a failed check inside a test reads
@@ -86,6 +88,7 @@ class Comparison:
     max_rel_err: float = 0.0
     worst_index: tuple[int, ...] = ()
     n_bad: int = 0
+    n_nonfinite: int = 0
 
     def __post_init__(self) -> None:
         a = np.asarray(self.analytic, dtype=np.float64)
@@ -98,9 +101,14 @@ class Comparison:
             bound = self.atol + self.rtol * np.abs(n)
             # Relative error |a − n| / |n|, floored at atol so that it stays finite where the true
             # derivative is 0 (there only the absolute error means something).
-            rel = diff / np.maximum(np.abs(n), max(self.atol, 1e-300))
+            rel = np.where(
+                diff < np.inf, diff / np.maximum(np.abs(n), max(self.atol, 1e-300)), np.inf
+            )
             ratio = diff / bound
-        bad = ~(diff <= bound)
+        # NOTE: a non-finite value fails whatever the bound says: an overflowing difference makes
+        # numeric = ±inf, and then the bound atol + rtol·|n| = inf would pass any analytic value.
+        self.n_nonfinite = int(np.sum(~(np.isfinite(a) & np.isfinite(n))))
+        bad = ~(diff <= bound) | ~np.isfinite(diff)
         self.n_bad = int(bad.sum())
         self.passed = self.n_bad == 0
         self.max_abs_err = float(np.max(diff))
@@ -123,7 +131,7 @@ class Comparison:
         lines.append(where)
         av, nv = float(a[idx]), float(n[idx])
         abs_err = abs(av - nv)
-        rel_err = abs_err / max(abs(nv), self.atol, 1e-300)
+        rel_err = abs_err / max(abs(nv), self.atol, 1e-300) if abs_err < np.inf else np.inf
         lines += [
             f"      analytic  = {av:.12g}",
             f"      numeric   = {nv:.12g}",
@@ -131,6 +139,12 @@ class Comparison:
             f"    tolerance: |analytic - numeric| <= atol + rtol*|numeric| with "
             f"atol={self.atol:g}, rtol={self.rtol:g} (eps={self.eps:g})",
         ]
+        if self.n_nonfinite:
+            lines.append(
+                f"    {self.n_nonfinite} value(s) are not finite (inf or nan), which fails: an "
+                "overflowing finite difference (or an infinite analytic value) confirms nothing; "
+                "check at a point where f and its gradient are finite, or with a smaller eps"
+            )
         if not self.fast_mode and a.size > 1:
             lines.append(f"    {self.n_bad} of {a.size} elements are outside the tolerance")
         return "\n".join(lines)
@@ -353,6 +367,27 @@ def _forward_values(
     return problems
 
 
+def _check_settings(
+    eps: Any, atol: Any, rtol: Any, prefix: str, names: Sequence[str] = ("eps", "atol", "rtol")
+) -> None:
+    """Refuse a step ε that is not a finite number > 0 and tolerances that are not finite numbers
+    ≥ 0 (``None`` for a tolerance means "the default" and passes), with a ``ValueError`` that
+    starts with ``prefix`` and names the argument (``names``: how the caller spells them, e.g.
+    ``--eps`` on the command line)."""
+    for name, value, positive in zip(names, (eps, atol, rtol), (True, False, False)):
+        if value is None and not positive:
+            continue
+        number = isinstance(value, (int, float, np.integer, np.floating))
+        if (
+            isinstance(value, (bool, np.bool_))
+            or not number
+            or not np.isfinite(value)
+            or (value <= 0 if positive else value < 0)
+        ):
+            need = "> 0" if positive else ">= 0"
+            raise ValueError(f"{prefix}{name} must be a finite number {need}, got {value!r}")
+
+
 def check_gradients(
     fn: Callable[..., Any],
     inputs: Any,
@@ -370,10 +405,7 @@ def check_gradients(
 ) -> GradcheckResult:
     """Run the first-order check and return its :class:`GradcheckResult` (never raises on a
     mismatch); :func:`gradcheck` is this plus the verdict.  Arguments as for :func:`gradcheck`."""
-    if eps <= 0 or atol < 0 or rtol < 0:
-        raise ValueError(
-            f"{_who}: need eps > 0, atol >= 0 and rtol >= 0 (got {eps}, {atol}, {rtol})"
-        )
+    _check_settings(eps, atol, rtol, f"{_who}: ")
     args, diff = _prepared if _prepared is not None else _prepare(inputs, _who)
     rng = np.random.default_rng(seed)
     result = GradcheckResult(order=_order)
@@ -467,7 +499,9 @@ def gradcheck(
     Tensor of any shape or a tuple of Tensors.  For each output y_k a random upstream gradient
     u_k ~ N(0, 1) of y_k's shape is drawn (``seed``), and for each input x the engine's
     ∂⟨u_k, y_k⟩/∂x is compared elementwise with (⟨u_k, f(x + εe_j)⟩ − ⟨u_k, f(x − εe_j)⟩)/2ε:
-    pass when |analytic − numeric| ≤ atol + rtol·|numeric| everywhere.
+    pass when |analytic − numeric| ≤ atol + rtol·|numeric| everywhere and both are finite (a
+    difference that overflows to ±∞, or an analytic inf/NaN, fails).  ``eps`` must be a finite
+    number > 0 and ``atol``/``rtol`` finite numbers ≥ 0, else ``ValueError`` naming the argument.
 
     The check runs on float64 copies of the inputs (a :class:`GradcheckWarning` names any input
     that was not float64); the caller's tensors and their ``.grad`` are left untouched.  Calling
@@ -517,6 +551,7 @@ def check_second_derivatives(
     """Run the second-order check and return its :class:`GradcheckResult`; see
     :func:`gradgradcheck`."""
     who = "gradgradcheck"
+    _check_settings(eps, atol, rtol, f"{who}: ")
     args, diff = _prepare(inputs, who)
     rng = np.random.default_rng(None if seed is None else seed + 1)
     outs = _call(fn, args, who)

@@ -17,7 +17,9 @@ Where the files are looked for, in order:
 
 Every reader validates what it reads (magic numbers, dimensions, sizes, matching counts, label
 range) and names the file in its error, so that a damaged download never becomes a silent wrong
-answer.
+answer. Every reader is also bounded: at most :data:`MAX_DECOMPRESSED` bytes are read or
+decompressed from a file and allocated for its arrays, and the sizes that an IDX header or a pickle
+announces are checked against that limit before anything of that size is read or allocated.
 """
 
 from __future__ import annotations
@@ -135,63 +137,135 @@ IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (count)
 
 
-# The most a data file may decompress to. MNIST's largest file is 47 MB uncompressed and the
-# book's mnist.pkl.gz about 220 MB; anything beyond this is not MNIST (a decompression bomb,
-# a few kilobytes that expand to gigabytes, is refused before it exhausts memory).
+# The most a data file may decompress to, and the most its arrays may take. MNIST's largest file
+# is 47 MB uncompressed and the book's mnist.pkl.gz about 220 MB; anything beyond this is not MNIST
+# (a decompression bomb, a few kilobytes that expand to gigabytes, or a header or pickle that
+# announces a huge array) and is refused before it exhausts memory.
 MAX_DECOMPRESSED = 1 << 30
+_PIECE = 1 << 20  # how much _DataFile reads at a time
 
 
-def _read_maybe_gzip(path: Path, limit: int | None = None) -> bytes:
-    """The file's bytes, decompressed if it starts with the gzip signature (whatever its name),
-    refusing more than ``limit`` (default :data:`MAX_DECOMPRESSED`) decompressed bytes."""
-    limit = MAX_DECOMPRESSED if limit is None else limit
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read: {e.strerror or e}") from e
-    if raw[:2] != b"\x1f\x8b":
-        if path.suffix == ".gz":
-            raise DatasetError(f"{path}: named .gz but is not a gzip file")
-        return raw
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
-            data = g.read(limit + 1)
-    except (OSError, EOFError, zlib.error) as e:  # a garbled deflate stream: zlib.error
-        raise DatasetError(f"{path}: damaged gzip data ({e})") from e
-    if len(data) > limit:
-        raise DatasetError(
-            f"{path}: decompresses to more than {limit} bytes, far more than any MNIST file "
-            "(a damaged file or a decompression bomb); refused"
-        )
-    return data
+class _DataFile:
+    """A data file opened for reading, decompressed on the fly if it starts with the gzip
+    signature (whatever its name); no read goes past ``limit`` bytes in all (``DatasetError``).
+    ``stored`` is the size on disk; an uncompressed file larger than ``limit`` is refused at once.
+    """
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path, self.limit, self.done = path, limit, 0
+        try:
+            self._file = open(path, "rb")
+        except OSError as e:
+            raise DatasetError(f"{path}: cannot read: {e.strerror or e}") from e
+        try:
+            self.stored = os.fstat(self._file.fileno()).st_size
+            self.gzipped = self._read(self._file.read, 2) == b"\x1f\x8b"
+            self._file.seek(0)
+            if self.gzipped:
+                self._stream: Any = gzip.GzipFile(fileobj=self._file)
+            elif path.suffix == ".gz":
+                raise DatasetError(f"{path}: named .gz but is not a gzip file")
+            elif self.stored > limit:
+                raise DatasetError(
+                    f"{path}: {self.stored} bytes, more than the limit of {limit} bytes for a "
+                    "data file (far more than any MNIST file); refused"
+                )
+            else:
+                self._stream = self._file
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _read(self, read: Any, n: int) -> bytes:
+        try:
+            return read(n)
+        except (OSError, EOFError, zlib.error) as e:  # a garbled deflate stream: zlib.error
+            if getattr(self, "gzipped", False):
+                raise DatasetError(f"{self.path}: damaged gzip data ({e})") from e
+            raise DatasetError(f"{self.path}: cannot read: {e}") from e
+
+    def _count(self, n: int) -> None:
+        self.done += n
+        if self.done > self.limit:
+            raise DatasetError(
+                f"{self.path}: decompresses to more than {self.limit} bytes, far more than any "
+                "MNIST file (a damaged file or a decompression bomb); refused"
+            )
+
+    def take(self, n: int = -1) -> bytearray:
+        """Up to ``n`` more bytes (the rest when ``n < 0``), fewer only at the end; refuses to go
+        past the limit.  Read in pieces: asked for n bytes at once, a gzip stream would first
+        allocate n bytes, however few the file holds."""
+        left = self.limit + 1 - self.done
+        want = left if n < 0 else min(n, left)
+        data = bytearray()
+        while len(data) < want:
+            piece = self._read(self._stream.read, min(want - len(data), _PIECE))
+            if not piece:
+                break
+            data += piece
+        self._count(len(data))
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        """:meth:`take` as ``bytes``, for the unpickler (a file-like object)."""
+        return bytes(self.take(n))
+
+    def readline(self) -> bytes:
+        line = self._read(self._stream.readline, self.limit + 1 - self.done)
+        self._count(len(line))
+        return line
+
+    def drain(self) -> None:
+        """Read to the end, keeping nothing: a gzip stream checks its CRC there."""
+        while self.take(_PIECE):
+            pass
+
+    def __enter__(self) -> _DataFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+        self._file.close()
 
 
 def _parse_idx(p: Path) -> tuple[int, np.ndarray]:
-    """(magic number, array) of the IDX file ``p``; see :func:`read_idx`."""
-    buf = _read_maybe_gzip(p)
-    if len(buf) < 4:
-        raise DatasetError(f"{p}: too short for an IDX header ({len(buf)} bytes)")
-    magic = int.from_bytes(buf[:4], "big")
-    if buf[0] != 0 or buf[1] != 0 or buf[2] not in _IDX_TYPES or buf[3] == 0:
-        raise DatasetError(f"{p}: bad IDX magic number 0x{magic:08x}")
-    ndim = buf[3]
-    header = 4 + 4 * ndim
-    if len(buf) < header:
-        raise DatasetError(f"{p}: header announces {ndim} dimensions but the file ends first")
-    dims = tuple(int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[buf[2]])
-    # NOTE: exact Python ints: an int64 product of forged dimensions can wrap round to the size
-    # of the payload (2^31 x 2^31 x 4 = 2^64 -> 0).
-    expected = math.prod(dims) * dtype.itemsize
-    actual = len(buf) - header
+    """(magic number, array) of the IDX file ``p``; see :func:`read_idx`.
+
+    The header is read and checked first: the size it announces is compared with the limit
+    (and, for an uncompressed file, with its size on disk) before the data is read.
+    """
+    with _DataFile(p, MAX_DECOMPRESSED) as f:
+        head = f.take(4)
+        if len(head) < 4:
+            raise DatasetError(f"{p}: too short for an IDX header ({len(head)} bytes)")
+        magic = int.from_bytes(head, "big")
+        if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES or head[3] == 0:
+            raise DatasetError(f"{p}: bad IDX magic number 0x{magic:08x}")
+        ndim = head[3]
+        sizes = f.take(4 * ndim)
+        if len(sizes) < 4 * ndim:
+            raise DatasetError(f"{p}: header announces {ndim} dimensions but the file ends first")
+        header = 4 + 4 * ndim
+        dims = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+        dtype = np.dtype(_IDX_TYPES[head[2]])
+        # NOTE: exact Python ints: an int64 product of forged dimensions can wrap round to the
+        # size of the payload (2^31 x 2^31 x 4 = 2^64 -> 0).
+        expected = math.prod(dims) * dtype.itemsize
+        said = f"header says {'x'.join(map(str, dims))} values of {dtype.name} ({expected} bytes)"
+        if not f.gzipped and f.stored - header != expected:
+            actual = f.stored - header  # known from the size on disk: nothing more to read
+        elif expected > f.limit - header:
+            raise DatasetError(
+                f"{p}: {said}, more than the limit of {f.limit} bytes for a data file; refused"
+            )
+        else:
+            payload = f.take(expected)
+            actual = len(payload) + len(f.take(f.limit))
     if actual != expected:
         what = "truncated" if actual < expected else "has trailing bytes"
-        raise DatasetError(
-            f"{p}: {what}: header says {'x'.join(map(str, dims))} values of {dtype.name} "
-            f"({expected} bytes) but the file holds {actual} bytes of data"
-        )
-    arr = np.frombuffer(buf, dtype=dtype, offset=header).reshape(dims)
+        raise DatasetError(f"{p}: {what}: {said} but the file holds {actual} bytes of data")
+    arr = np.frombuffer(payload, dtype=dtype).reshape(dims)
     return magic, arr.astype(dtype.newbyteorder("="), copy=False)
 
 
@@ -273,7 +347,7 @@ def _read_pair(images: Path, labels: Path, dtype: Any) -> Split:
 # ------------------------------------------------------------------------- the book's pickle
 
 _ndarray_reduce = np.empty(0).__reduce__()
-_RECONSTRUCT = _ndarray_reduce[0]  # numpy's own _reconstruct, wherever this version keeps it
+_RECONSTRUCT: Any = _ndarray_reduce[0]  # numpy's own _reconstruct, wherever this version keeps it
 
 
 def _safe_dtype(*args: Any) -> np.dtype[Any]:
@@ -281,6 +355,43 @@ def _safe_dtype(*args: Any) -> np.dtype[Any]:
     if dt.hasobject:
         raise pickle.UnpicklingError("object arrays are not allowed in an MNIST pickle")
     return dt
+
+
+class _Budget:
+    """The bytes that the arrays (and byte strings) built while unpickling may take in all: a
+    pickle a few bytes long can ask for ``ndarray((10**6, 784))``, or rebuild one large string
+    into many arrays, so every allocation is charged here first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.left = limit
+
+    def charge(self, shape: Any, dtype: Any) -> None:
+        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+        if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims):
+            raise pickle.UnpicklingError(f"bad array shape {shape!r}")
+        nbytes = math.prod(int(d) for d in dims) * _safe_dtype(dtype).itemsize
+        if nbytes > self.left:
+            raise pickle.UnpicklingError(
+                f"its arrays would take more than the limit of {self.limit} bytes, far more than "
+                "MNIST's; refused"
+            )
+        self.left -= nbytes
+
+
+class _BudgetedArray(np.ndarray):
+    """``numpy.ndarray`` as an MNIST pickle gets it: only ``_reconstruct`` may create one (never
+    a direct call), and ``__setstate__``, which fills it, charges the load's budget first."""
+
+    budget: _Budget  # set on the subclass made for each load
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _BudgetedArray:
+        raise pickle.UnpicklingError("calling numpy.ndarray directly is not allowed")
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("bad array state")
+        type(self).budget.charge(state[-4], state[-3])  # (version,) shape, dtype, fortran, data
+        super().__setstate__(state)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -306,24 +417,44 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     A pickle names the functions that rebuild its objects, and an ordinary unpickler calls
     whatever it is told to (``os.system`` included). Here :meth:`find_class` admits only NumPy's
-    array reconstructors, ``ndarray``, ``dtype`` (refusing object dtypes) and a latin-1-only
-    stand-in for ``_codecs.encode`` (how protocol-2 pickles spell bytes); every other name raises
-    ``UnpicklingError`` before anything is called.
+    array reconstructors, ``ndarray`` (as their argument), ``dtype`` (refusing object dtypes) and
+    a latin-1-only stand-in for ``_codecs.encode`` (how protocol-2 pickles spell bytes); every
+    other name raises ``UnpicklingError`` before anything is called. Every array and byte string
+    they build is charged to a budget of ``limit`` bytes first (see :class:`_Budget`).
     """
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-        ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): _safe_dtype,
-        ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
-        ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
-        ("_codecs", "encode"): _latin1_bytes,
-    }
+    def __init__(self, file: Any, limit: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        budget = _Budget(limit)
+        array_type = type("ndarray", (_BudgetedArray,), {"budget": budget})
+
+        def reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+            if subtype is not array_type:
+                raise pickle.UnpicklingError("_reconstruct may only build numpy.ndarray")
+            budget.charge(shape, dtype)
+            return _RECONSTRUCT(subtype, shape, dtype)
+
+        def frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
+            budget.charge(shape, dtype)
+            return _safe_frombuffer(buf, dtype, shape, order)
+
+        def latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+            budget.charge(len(text) if isinstance(text, str) else 0, np.uint8)
+            return _latin1_bytes(text, encoding)
+
+        self._allowed: dict[tuple[str, str], Any] = {
+            ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+            ("numpy", "ndarray"): array_type,
+            ("numpy", "dtype"): _safe_dtype,
+            ("numpy.core.numeric", "_frombuffer"): frombuffer,
+            ("numpy._core.numeric", "_frombuffer"): frombuffer,
+            ("_codecs", "encode"): latin1_bytes,
+        }
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return self._ALLOWED[(module, name)]
+            return self._allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
                 f"refusing to load {module}.{name}: only NumPy arrays are allowed"
@@ -343,9 +474,13 @@ def load_mnist_pkl(
     only rebuilds NumPy arrays, so a tampered file cannot run code; its structure is then checked.
     """
     p = Path(path)
-    raw = _read_maybe_gzip(p)
     try:
-        obj = _ArrayOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        # streamed from the (gzip) file: every read and every array is counted against the limit
+        with _DataFile(p, MAX_DECOMPRESSED) as f:
+            obj = _ArrayOnlyUnpickler(f, MAX_DECOMPRESSED, encoding="latin1").load()
+            f.drain()
+    except DatasetError:
+        raise
     except pickle.UnpicklingError as e:
         raise DatasetError(f"{p}: not an MNIST pickle: {e}") from e
     except Exception as e:  # truncated or garbled streams raise many types
@@ -358,7 +493,7 @@ def load_mnist_pkl(
     for name, part in zip(names, obj):
         if not isinstance(part, (tuple, list)) or len(part) != 2:
             raise DatasetError(f"{p}: the {name} part is not a pair (images, labels)")
-        X, y = part
+        X, y = (a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in part)
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype.kind != "f":
             raise DatasetError(f"{p}: the {name} images are not a 2-D float array")
         if not isinstance(y, np.ndarray) or y.ndim != 1 or y.dtype.kind not in "iu":

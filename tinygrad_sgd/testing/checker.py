@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from ..gradcheck import Comparison, GradcheckResult, _numeric, check_second_derivatives
+from ..gradcheck import (
+    Comparison,
+    GradcheckResult,
+    _check_settings,
+    _numeric,
+    check_second_derivatives,
+)
 from ..tensor import Tensor
 from .op_table import Case, OpSpec
 
@@ -96,8 +102,11 @@ def check_case(
     """Run every check of the module docstring on one input; never raises on a failed check.
 
     ``atol``/``rtol`` default to the row's own, else :data:`ATOL`/:data:`RTOL`;
-    ``second_order`` defaults to the row's ``second_order``.
+    ``second_order`` defaults to the row's ``second_order``.  ``eps`` must be a finite number
+    > 0 and ``atol``/``rtol`` finite numbers ≥ 0 (``ValueError`` naming the argument); a
+    non-finite analytic or numeric gradient fails, as in :func:`~tinygrad_sgd.gradcheck`.
     """
+    _check_settings(eps, atol, rtol, f"check_case({spec.name!r}): ")
     atol = atol if atol is not None else spec.atol if spec.atol is not None else ATOL
     rtol = rtol if rtol is not None else spec.rtol if spec.rtol is not None else RTOL
     do_second = spec.second_order if second_order is None else second_order

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..gradcheck import _check_settings
 from .checker import ATOL, EPS, RTOL, CaseReport, check_case
 from .draw import NumpyDraw
 from .op_table import OP_TABLE, OpSpec, find_ops
@@ -100,7 +101,10 @@ def check_ops(
     rtol: float = RTOL,
 ) -> list[OpSummary]:
     """Run ``examples`` generated cases of each op; each op's generator is seeded by (seed, name),
-    so choosing a subset with ``--ops`` reproduces the same inputs."""
+    so choosing a subset with ``--ops`` reproduces the same inputs.  ``eps`` must be a finite
+    number > 0 and ``atol``/``rtol`` finite numbers ≥ 0 (``ValueError`` naming the argument); a
+    non-finite gradient, analytic or numeric, fails its op."""
+    _check_settings(eps, atol, rtol, "check_ops: ")
     out = []
     for spec in ops:
         summary = OpSummary(spec.name)
@@ -172,6 +176,11 @@ def run(
     ``list_only``: print the chosen operations' names instead."""
     if examples < 1:
         print("gradcheck: --examples must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        _check_settings(eps, atol, rtol, "", names=("--eps", "--atol", "--rtol"))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         table = list(OP_TABLE)

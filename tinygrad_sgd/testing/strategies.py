@@ -26,6 +26,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ..gradcheck import _check_settings
 from ..tensor import Tensor
 from .checker import EPS, assert_case
 from .draw import Domain, Draw, Shape, push_away, spread
@@ -181,7 +182,12 @@ def check_op(
 
         def test_cube():
             check_op(OpSpec("cube", lambda x: Cube.apply(x), lambda x: x**3))
+
+    ``eps`` must be a finite number > 0 and ``atol``/``rtol`` (``None``: the row's or the
+    checker's defaults) finite numbers ≥ 0, else ``ValueError`` naming the argument, before any
+    example runs.
     """
+    _check_settings(eps, atol, rtol, f"check_op({spec.name!r}): ")
 
     @given(case=cases(spec), seed=st.integers(0, 2**32 - 1))
     def property_of_op(case: Case, seed: int) -> None:
