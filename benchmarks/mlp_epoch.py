@@ -344,7 +344,7 @@ def tinygrad_nn(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """What a user writes: a DataLoader over the arrays (batches in order, so that every row
     sees the same batches), nn.Sequential of nn.Linear and nn.Sigmoid, the quadratic cost from
     nn.functional, optim.SGD."""
-    from tinygrad_sgd import data, nn, optim
+    from tinygrad_sgd import Tensor, data, nn, optim
 
     def epoch() -> Params:
         model, lin = _book_model(params, X.dtype)
@@ -352,7 +352,8 @@ def tinygrad_nn(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
         cost_fn = nn.functional.quadratic_cost
         for x, y in data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True):
             opt.zero_grad()
-            cost = cost_fn(model(x), y)
+            # from_numpy shares the batch (an ndarray operand is copied, as in PyTorch), as fit does
+            cost = cost_fn(model(Tensor.from_numpy(x)), Tensor.from_numpy(y))
             cost.backward()
             opt.step()
         return [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
