@@ -70,6 +70,7 @@ class Context:
     if TYPE_CHECKING:  # ops store their own attributes (ctx.axis = ...)
 
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep ``values`` (forward's input or output arrays, or others) for ``backward``."""
@@ -168,14 +169,13 @@ class Function:
         data = raw if type(raw) is np.ndarray else np.asarray(raw)
         if data is not raw:  # NOTE: NumPy returns scalars for 0-d results; keep "saved output"
             ctx._arrays = tuple(data if v is raw else v for v in ctx._arrays)
-        if _state.grad_enabled and True in needs and data.dtype.kind == "f":
-            out = _Tensor._wrap(data, True, ctx)
+        record = _state.grad_enabled and True in needs and data.dtype.kind == "f"
+        out = _Tensor._wrap(data, record, ctx if record else None)
+        if record:
             ctx.fn, ctx.inputs, ctx.needs_input_grad = cls, tuple(inputs), tuple(needs)
             ctx._link(out)
-        else:
-            out, ctx = _Tensor._wrap(data), None
         for observer in _state.observers:
-            observer.forward(cls, ctx, out, args)
+            observer.forward(cls, out._ctx, out, args)
         return out
 
 

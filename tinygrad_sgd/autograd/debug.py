@@ -100,7 +100,7 @@ class trace(_Observer):
         self._file: TextIO | None = sys.stdout if file == "stdout" else file  # type: ignore[assignment]
 
     def __enter__(self) -> trace:
-        return super().__enter__()  # type: ignore[no-any-return]
+        return super().__enter__()
 
     def __iter__(self) -> Iterator[TraceStep]:
         return iter(self.steps)
@@ -139,7 +139,7 @@ class detect_anomaly(_Observer):
     """
 
     def __enter__(self) -> detect_anomaly:
-        return super().__enter__()  # type: ignore[no-any-return]
+        return super().__enter__()
 
     def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
         if ctx is not None:
@@ -195,7 +195,7 @@ def _backward_running() -> Context | None:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code is core._propagate.__code__:
-            return frame.f_locals["ctx"]  # type: ignore[no-any-return]
+            return frame.f_locals["ctx"]
         frame = frame.f_back  # type: ignore[assignment]
     return None
 
