@@ -4,19 +4,40 @@
 options are in :mod:`tinygrad_sgd.cli.train`.
 """
 
-from .loop import COSTS, INITS, History, build_network, evaluate, fit
+from .loop import (
+    ACTIVATIONS,
+    COSTS,
+    INITS,
+    OUTPUTS,
+    PAIRS,
+    History,
+    NoImprovement,
+    PlateauSchedule,
+    build_network,
+    evaluate,
+    fit,
+    gradient_speeds,
+    plateau_patience,
+)
 from .run import DATASETS, TrainConfig, load_checkpoint, plot_history, train
 
 __all__ = [
+    "ACTIVATIONS",
     "COSTS",
     "DATASETS",
     "INITS",
+    "OUTPUTS",
+    "PAIRS",
     "History",
+    "NoImprovement",
+    "PlateauSchedule",
     "TrainConfig",
     "build_network",
     "evaluate",
     "fit",
+    "gradient_speeds",
     "load_checkpoint",
+    "plateau_patience",
     "plot_history",
     "train",
 ]
