@@ -5,6 +5,7 @@ network2's history lists."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -389,3 +390,212 @@ def test_history_network2_lists_and_old_dicts():
     assert back.correct == h.correct and back.train_total == [0, 0]
     n2 = back.network2()
     assert n2["training_accuracy"] == [None, None] and "gradient_speeds" not in n2
+
+
+# ------------------------------------------------------------------- the train command
+
+
+from tinygrad_sgd import load as tg_load  # noqa: E402
+from tinygrad_sgd.cli import main  # noqa: E402
+from tinygrad_sgd.train import PRESETS, TrainConfig, load_checkpoint, train  # noqa: E402
+
+
+def run_cli(capsys, *argv):
+    code = main(["train", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for k in sa:
+        np.testing.assert_array_equal(sa[k].data, sb[k].data, err_msg=k)
+
+
+RESUMABLE = [
+    pytest.param(dict(lmbda=2.0), 4, 2, id="lmbda"),
+    pytest.param(dict(l1=0.5), 4, 2, id="l1"),
+    pytest.param(dict(output="softmax", cost="log-likelihood", lr=0.5), 4, 2, id="softmax"),
+    pytest.param(dict(activation="relu", lr=0.5, init="scaled"), 4, 2, id="relu"),
+    pytest.param(dict(activation="tanh", lr=0.5), 4, 2, id="tanh"),
+    pytest.param(dict(dropout=0.3), 4, 2, id="dropout"),
+    pytest.param(dict(report_gradients=True), 4, 2, id="report-gradients"),
+    # hidden=(10,): the accuracy first fails to improve at epoch 6 (see the asserts below)
+    pytest.param(dict(early_stopping=1, hidden=(10,)), 8, 6, id="early-stopping"),
+    pytest.param(dict(early_stopping=1, hidden=(10,)), 8, 7, id="early-stopping-after-stop"),
+    pytest.param(dict(lr_schedule="plateau:1", hidden=(10,)), 8, 7, id="plateau"),
+]
+
+
+@pytest.mark.parametrize("options, epochs, part", RESUMABLE)
+def test_resume_with_each_option_ends_at_the_uninterrupted_weights(tmp_path, options, epochs, part):
+    full, ck = tmp_path / "full.npz", tmp_path / "ck.npz"
+    m_full, h_full = train(epochs=epochs, seed=5, save=full, log=None, **options)
+    train(epochs=part, seed=5, save=ck, log=None, **options)
+    lines = []
+    m_res, h_res = train(resume=ck, epochs=epochs, save=ck, log=lines.append)
+    assert_same_weights(m_full, m_res)
+    assert h_res.correct == h_full.correct and h_res.lr == h_full.lr
+    assert h_res.gradient_speeds == h_full.gradient_speeds
+    saved = load_checkpoint(ck)[1]["config"]  # (a run that had stopped saves nothing more)
+    assert dataclasses.replace(saved, epochs=epochs) == TrainConfig(
+        epochs=epochs, seed=5, **options
+    )
+    if "early_stopping" in options:  # the run stops after epoch 6 in both
+        assert len(h_full) == 7
+        if part == 7:
+            assert "The run had already stopped after epoch 6: nothing to train" in lines
+            assert not any(ln.startswith("Epoch") for ln in lines)
+    if "lr_schedule" in options:  # η was halved after epoch 6: the resumed epoch 7 keeps it
+        assert h_full.lr[-1] == 1.5 and h_full.lr[-2] == 3.0
+    if "dropout" in options:
+        saved = tg_load(ck)["dropout_rng"]
+        assert list(saved) == ["2"]
+        assert saved == tg_load(full)["dropout_rng"]
+    if options.get("report_gradients"):
+        assert all(len(v) == 1 for v in h_full.gradient_speeds)
+
+
+def test_a_changed_option_cannot_resume(tmp_path):
+    ck = tmp_path / "ck.npz"
+    train(epochs=1, dropout=0.2, save=ck, log=None)
+    with pytest.raises(ValueError, match="made with dropout=0.2.*cannot change"):
+        train(resume=ck, epochs=2, dropout=0.5, log=None)
+    raw = tg_load(ck)
+    del raw["dropout_rng"]
+    from tinygrad_sgd import save as tg_save
+
+    tg_save(raw, tmp_path / "cut.npz")
+    with pytest.raises(ValueError, match="damaged training checkpoint.*dropout_rng"):
+        load_checkpoint(tmp_path / "cut.npz")
+
+
+BAD_OPTIONS = [
+    (["--lmbda", "-1"], "argument --lmbda: expected a finite number >= 0, got -1"),
+    (["--lmbda", "nan"], "argument --lmbda: expected a finite number >= 0, got nan"),
+    (["--lmbda", "big"], "argument --lmbda: expected a number, got 'big'"),
+    (["--l1", "-0.5"], "argument --l1: expected a finite number >= 0, got -0.5"),
+    (["--l1", "inf"], "argument --l1: expected a finite number >= 0, got inf"),
+    (["--dropout", "1"], "argument --dropout: expected the probability of dropping a unit, in"),
+    (["--dropout", "-0.1"], "argument --dropout: expected the probability of dropping a unit"),
+    (["--dropout", "half"], "argument --dropout: expected a number, got 'half'"),
+    (["--early-stopping", "0"], "argument --early-stopping: expected a positive integer, got 0"),
+    (["--early-stopping", "ten"], "argument --early-stopping: expected a positive integer"),
+    (["--lr-schedule", "plateau:0"], "argument --lr-schedule: the learning-rate schedule must"),
+    (["--lr-schedule", "step"], "must be 'constant' or 'plateau:N' with N >= 1"),
+    (["--output", "tanh"], "argument --output: invalid choice: 'tanh'"),
+    (["--activation", "softplus"], "argument --activation: invalid choice: 'softplus'"),
+    (["--preset", "ch9"], "argument --preset: invalid choice: 'ch9'"),
+    (["--report-gradients=yes"], "argument --report-gradients: ignored explicit argument 'yes'"),
+]
+
+
+@pytest.mark.parametrize("argv, msg", BAD_OPTIONS)
+def test_each_bad_option_is_a_one_line_error(capsys, argv, msg):
+    with pytest.raises(SystemExit) as info:
+        main(["train", *argv])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert msg in err
+    assert len([ln for ln in err.splitlines() if "error:" in ln]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (
+            ["--output", "softmax", "--cost", "quadratic"],
+            "error: the quadratic cost does not go with a softmax output; the pairs are: sigmoid "
+            "output with quadratic or cross-entropy; softmax output with log-likelihood",
+        ),
+        (
+            ["--cost", "log-likelihood", "--output", "sigmoid"],
+            "error: the log-likelihood cost does not go with a sigmoid output",
+        ),
+        (["--dropout", "0.5", "--hidden", ""], "error: dropout acts on the hidden layers"),
+        (
+            ["--preset", "ch3-softmax", "--cost", "cross-entropy"],
+            "error: the cross-entropy cost does not go with a softmax output",
+        ),
+    ],
+)
+def test_inconsistent_options_are_a_one_line_error_before_training(capsys, argv, msg):
+    code, out, err = run_cli(capsys, "--epochs", "1", *argv)
+    assert code == 1 and "Epoch" not in out
+    assert err.startswith(msg) and err.count("\n") == 1
+
+
+def test_softmax_and_log_likelihood_imply_each_other(capsys, tmp_path):
+    for argv in (["--output", "softmax"], ["--cost", "log-likelihood"]):
+        ck = tmp_path / "ck.npz"
+        code, out, err = run_cli(capsys, "--epochs", "1", "--lr", "0.5", "--save", str(ck), *argv)
+        assert code == 0, err
+        assert "sigmoid hidden neurons and a softmax output layer, log-likelihood cost" in out
+        cfg = tg_load(ck)["config"]
+        assert (cfg["output"], cfg["cost"]) == ("softmax", "log-likelihood")
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_set_the_books_settings_and_explicit_options_win(capsys, tmp_path, name):
+    ck = tmp_path / "ck.npz"
+    code, out, err = run_cli(
+        capsys, "--preset", name, "--epochs", "1", "--batch-size", "100", "--save", str(ck)
+    )
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith(f"Preset {name}, {PRESETS[name].about}: ")
+    assert "(given explicitly: --epochs 1, --batch-size 100)" in first
+    cfg = tg_load(ck)["config"]
+    for key, value in PRESETS[name].settings.items():
+        if key not in ("epochs", "batch_size"):
+            want = list(value) if isinstance(value, tuple) else value
+            assert cfg[key] == want, key
+    assert cfg["epochs"] == 1 and cfg["batch_size"] == 100
+
+
+def test_preset_values_in_the_book():
+    assert PRESETS["ch3-l2"].settings == dict(
+        hidden=(30,),
+        epochs=30,
+        batch_size=10,
+        lr=0.5,
+        cost="cross-entropy",
+        init="scaled",
+        lmbda=5.0,
+    )
+    assert PRESETS["ch1"].settings["lr"] == 3.0 and PRESETS["ch1"].settings["cost"] == "quadratic"
+    assert PRESETS["ch5-deep"].settings["hidden"] == (30, 30, 30)
+    assert PRESETS["ch5-deep"].settings["report_gradients"] is True
+
+
+def test_history_json_report_gradients_and_plot(capsys, tmp_path):
+    import json
+
+    hist, png, ck = tmp_path / "h.json", tmp_path / "c.png", tmp_path / "ck.npz"
+    argv = ["--hidden", "20,20", "--epochs", "2", "--report-gradients", "--history", str(hist)]
+    code, out, err = run_cli(capsys, *argv, "--plot", str(png), "--save", str(ck))
+    assert code == 0, err
+    speed_lines = [ln for ln in out.splitlines() if ln.startswith("  speed of learning")]
+    assert len(speed_lines) == 2
+    lists = json.loads(hist.read_text())
+    assert set(lists) == {
+        "epoch",
+        "evaluation_cost",
+        "evaluation_accuracy",
+        "training_cost",
+        "training_accuracy",
+        "learning_rate",
+        "gradient_speeds",
+    }
+    correct = [int(ln.split(":")[1].split("/")[0]) for ln in out.splitlines() if ln[:6] == "Epoch "]
+    assert lists["evaluation_accuracy"] == [c / 360 for c in correct]
+    assert all(0 <= a <= 1 for a in lists["training_accuracy"]) and len(lists["epoch"]) == 2
+    printed = [float(v) for v in speed_lines[-1].split(": ")[1].split(", ")]
+    np.testing.assert_allclose(lists["gradient_speeds"][-1], printed, rtol=1e-2)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # resuming with --history writes every epoch, the checkpoint's and the new ones
+    code, out, err = run_cli(capsys, "--resume", str(ck), "--epochs", "3", "--history", str(hist))
+    assert code == 0, err
+    assert json.loads(hist.read_text())["epoch"] == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "ck.npz", "h.json"]

@@ -19,7 +19,16 @@ from .loop import (
     gradient_speeds,
     plateau_patience,
 )
-from .run import DATASETS, TrainConfig, load_checkpoint, plot_history, train
+from .run import (
+    DATASETS,
+    PRESETS,
+    Preset,
+    TrainConfig,
+    load_checkpoint,
+    plot_history,
+    train,
+    write_history_json,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -28,9 +37,11 @@ __all__ = [
     "INITS",
     "OUTPUTS",
     "PAIRS",
+    "PRESETS",
     "History",
     "NoImprovement",
     "PlateauSchedule",
+    "Preset",
     "TrainConfig",
     "build_network",
     "evaluate",
@@ -40,4 +51,5 @@ __all__ = [
     "plateau_patience",
     "plot_history",
     "train",
+    "write_history_json",
 ]

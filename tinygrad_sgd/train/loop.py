@@ -570,6 +570,7 @@ def fit(
     if not params:
         raise ValueError("fit: the model has no parameters to train")
     dtype = params[0].dtype
+    model.eval()  # NOTE: a probe in training mode would draw dropout masks and shift their stream
     with no_grad():
         n_out = model(Tensor(X[:1].astype(dtype))).shape[-1]
     if len(y) and (y.min() < 0 or y.max() >= n_out):
