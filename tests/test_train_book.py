@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -599,3 +600,19 @@ def test_history_json_report_gradients_and_plot(capsys, tmp_path):
     assert code == 0, err
     assert json.loads(hist.read_text())["epoch"] == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "ck.npz", "h.json"]
+
+
+def test_readme_preset_table_lists_every_preset():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| `([a-z0-9-]+)` \| `--", readme, re.M)
+    assert listed == list(PRESETS)
+    for name, preset in PRESETS.items():  # each row shows the preset's own values
+        row = next(ln for ln in readme.splitlines() if ln.startswith(f"| `{name}` |"))
+        for key, value in preset.settings.items():
+            if key in ("epochs", "batch_size") and f"--{key.replace('_', '-')}" not in row:
+                continue  # the book's 30 epochs and m = 10 may be said in words
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            flag = "--" + key.replace("_", "-")
+            assert (f"{flag} {shown}" if value is not True else flag) in row, (name, key)

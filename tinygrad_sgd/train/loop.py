@@ -425,9 +425,12 @@ def gradient_speeds(model: nn.Module) -> list[float]:
     Read from the biases' ``.grad`` after a ``backward()`` (the hidden layers are every
     ``nn.Linear`` of ``model`` but the last); a layer without a gradient yet counts 0.
     """
-    return [
-        0.0 if b.grad is None else float(np.linalg.norm(b.grad.data)) for b in _hidden_biases(model)
-    ]
+    return _norms(_hidden_biases(model))
+
+
+def _norms(biases: list[Tensor]) -> list[float]:
+    """‖∂C/∂b‖ for each bias in ``biases`` (0 where there is no gradient yet)."""
+    return [0.0 if b.grad is None else float(np.linalg.norm(b.grad.data)) for b in biases]
 
 
 def evaluate(
@@ -646,7 +649,7 @@ def fit(
             C = cost_fn(Tensor(xb), Tensor(Yb))
             C.backward()
             if report_gradients:
-                speed_sum += gradient_speeds(model)
+                speed_sum += _norms(hidden_biases)
             optimizer.step()
             c = C.item()
             if not math.isfinite(c):
