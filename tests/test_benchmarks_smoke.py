@@ -68,3 +68,9 @@ def test_other_scripts_run(script):
     args = ("--no-torch",) if script == "op_overhead.py" else ()
     out = run(script, *args)
     assert "| " in out and "load average" in out
+
+
+def test_book_options_times_every_option():
+    out = run("book_options.py")
+    rows = [ln.split("|")[1].strip() for ln in out.splitlines() if ln.startswith("| ")][1:]
+    assert rows == ["plain", "dropout", "lmbda", "l1", "report_gradients"], out

@@ -69,7 +69,7 @@ def test_help_lists_every_option(capsys):
         "--epochs",
         "--batch-size",
         "--lr",
-        "--cost {quadratic,cross-entropy}",
+        "--cost {quadratic,cross-entropy,log-likelihood}",
         "--seed",
         "--save",
         "--plot",

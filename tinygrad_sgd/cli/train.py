@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import Any
 
 from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
-from ..train import COSTS, DATASETS, INITS, TrainConfig, train
+from ..train import (
+    ACTIVATIONS,
+    COSTS,
+    DATASETS,
+    INITS,
+    OUTPUTS,
+    PRESETS,
+    TrainConfig,
+    plateau_patience,
+    train,
+)
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +52,36 @@ def _learning_rate(text: str) -> float:
     return v
 
 
+def _lambda(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected the probability of dropping a unit, in [0, 1), got {text}"
+        )
+    return v
+
+
+def _schedule(text: str) -> str:
+    try:
+        plateau_patience(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
     parts = [p.strip() for p in text.split(",")] if text.strip() else []
@@ -64,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "  chapter 1 (default): --cost quadratic --init standard --lr 3.0\n"
         "  chapter 3:           --cost cross-entropy --init scaled --lr 0.5\n"
         "  the book's MNIST run: --dataset mnist --hidden 30 --epochs 30 --batch-size 10 --lr 3.0"
+        "\n\n"
+        "presets (--preset NAME; options given explicitly win):\n"
+        + "\n".join(f"  {name:<18} {p.about}" for name, p in PRESETS.items())
     )
     a = parser.add_argument
     a(
@@ -110,8 +154,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cost",
         choices=COSTS,
         default=None,
-        help="quadratic: C = 1/2n Σ‖y − a‖² (chapter 1); cross-entropy: chapter 3's "
-        "(default: quadratic)",
+        help="quadratic: C = 1/2n Σ‖y − a‖² (chapter 1); cross-entropy: chapter 3's; "
+        "log-likelihood: C = −ln a_y, for --output softmax (default: quadratic, or "
+        "log-likelihood with --output softmax)",
+    )
+    a(
+        "--output",
+        choices=OUTPUTS,
+        default=None,
+        help="output layer: sigmoid neurons (with the quadratic or cross-entropy cost) or a "
+        "softmax (with the log-likelihood cost) (default: sigmoid, or softmax with "
+        "--cost log-likelihood)",
+    )
+    a(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=None,
+        help="the hidden neurons' function (default: sigmoid)",
+    )
+    a(
+        "--lmbda",
+        type=_lambda,
+        default=None,
+        metavar="L",
+        help="L2 regularisation λ: C = C₀ + (λ/2n) Σ w², n the training-set size, weights only "
+        "(default: 0, off)",
+    )
+    a(
+        "--l1",
+        type=_lambda,
+        default=None,
+        metavar="L",
+        help="L1 regularisation λ: C = C₀ + (λ/n) Σ |w| (default: 0, off)",
+    )
+    a(
+        "--dropout",
+        type=_probability,
+        default=None,
+        metavar="P",
+        help="drop each hidden neuron with probability P while training (default: 0, off)",
+    )
+    a(
+        "--early-stopping",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs without a better evaluation accuracy (default: off)",
+    )
+    a(
+        "--lr-schedule",
+        type=_schedule,
+        default=None,
+        metavar="SCHEDULE",
+        help="constant, or plateau:N: halve η after N epochs without improvement and stop when "
+        "η has fallen to η₀/128 (default: constant)",
+    )
+    a(
+        "--report-gradients",
+        action="store_true",
+        default=None,
+        help="print each epoch the speed of learning ‖∂C/∂bˡ‖ of every hidden layer, averaged "
+        "over the mini-batches (chapter 5); --plot draws them, --history records them",
+    )
+    a(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        metavar="NAME",
+        help="the book's settings for a named experiment: " + ", ".join(PRESETS),
     )
     a(
         "--init",
@@ -159,6 +269,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pip install 'tinygrad-sgd[plot]')",
     )
     a(
+        "--history",
+        metavar="PATH.json",
+        default=None,
+        help="after every epoch write network2's lists (evaluation_cost, evaluation_accuracy, "
+        "training_cost, training_accuracy; gradient_speeds with --report-gradients) as JSON",
+    )
+    a(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -177,13 +294,53 @@ _CONFIG_OPTIONS = (
     "seed",
     "dtype",
     "eval_set",
+    "output",
+    "activation",
+    "lmbda",
+    "l1",
+    "dropout",
+    "early_stopping",
+    "lr_schedule",
+    "report_gradients",
 )
+
+
+def _option(key: str, value: object) -> str:
+    """The command-line spelling of a config field's value: ``--hidden 30,30``."""
+    flag = "--" + ("eval" if key == "eval_set" else key.replace("_", "-"))
+    if value is True:
+        return flag
+    if isinstance(value, tuple):
+        return f"{flag} {','.join(str(v) for v in value)}"
+    return f"{flag} {value}"
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given: the preset's, then the explicit options over them, then the
+    cost or output that goes with the other when only one was chosen."""
+    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    settings: dict[str, Any] = {}
+    if args.preset is not None:
+        preset = PRESETS[args.preset]
+        settings.update(preset.settings)
+        shown = " ".join(_option(k, v) for k, v in preset.settings.items())
+        kept = [k for k in given if k in preset.settings and given[k] != preset.settings[k]]
+        wins = (
+            f" (given explicitly: {', '.join(_option(k, given[k]) for k in kept)})" if kept else ""
+        )
+        print(f"Preset {args.preset}, {preset.about}: {shown}{wins}")
+    settings.update(given)
+    if settings.get("output") == "softmax" and "cost" not in settings:
+        settings["cost"] = "log-likelihood"
+    if settings.get("cost") == "log-likelihood" and "output" not in settings:
+        settings["output"] = "softmax"
+    return settings
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``train`` from parsed arguments; returns the exit status."""
-    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
     try:
+        given = _settings(args)
         if args.resume is not None:
             _model, history = train(
                 data_dir=args.data_dir,
@@ -191,6 +348,7 @@ def run_command(args: argparse.Namespace) -> int:
                 save=args.save,
                 resume=args.resume,
                 plot=args.plot,
+                history_path=args.history,
                 progress=args.progress,
                 **given,
             )
@@ -201,6 +359,7 @@ def run_command(args: argparse.Namespace) -> int:
                 download=not args.no_download,
                 save=args.save,
                 plot=args.plot,
+                history_path=args.history,
                 progress=args.progress,
             )
     except (MNISTNotFoundError, DownloadError, DatasetError) as e:

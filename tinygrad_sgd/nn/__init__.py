@@ -11,6 +11,7 @@ The book's network ``[784, 30, 10]`` of sigmoid neurons, its quadratic cost and 
 from . import functional, init
 from . import functional as F
 from .layers import (
+    Dropout,
     Identity,
     LeakyReLU,
     Linear,
@@ -24,6 +25,7 @@ from .layers import (
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
+    "Dropout",
     "F",
     "Identity",
     "IncompatibleKeys",

@@ -16,6 +16,7 @@ softplus, so they stay finite for any finite input; costs that take probabilitie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "cross_entropy_cost",
+    "l1_penalty",
     "l2_penalty",
     "leaky_relu",
     "linear",
@@ -482,6 +484,24 @@ def cross_entropy_cost(output: Tensor, target: Any) -> Tensor:
     return _bce_terms(a, y).sum() * (1.0 / _batch_size(a))
 
 
+def _penalty_weights(weights: Any, lmbda: float, n: int, fn: str) -> list[Tensor]:
+    """The weight Tensors of a penalty, after checking λ ≥ 0 and n > 0 (see :func:`l2_penalty`)."""
+    from .module import Module
+
+    number = isinstance(lmbda, (int, float)) and not isinstance(lmbda, bool)
+    if not (number and math.isfinite(lmbda) and lmbda >= 0):
+        raise ValueError(f"{fn}: lmbda must be a finite number >= 0, got {lmbda!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"{fn}: n (the training-set size) must be an int > 0, got {n!r}")
+    ws: Iterable[Any] = (
+        [p for p in weights.parameters() if p.ndim >= 2] if isinstance(weights, Module) else weights
+    )
+    out = [_tensor(w, fn, "each weight") for w in ws]
+    if not out:
+        raise ValueError(f"{fn}: no weights given")
+    return out
+
+
 def l2_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
     """The book's L2 regularisation term  (λ / 2n) Σ_w w²  (chapter 3), added to the cost.
 
@@ -490,20 +510,25 @@ def l2_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
     whole training set.  Its gradient is (λ/n) w, so adding it equals SGD's ``weight_decay=λ/n``
     on the weights: w → (1 − ηλ/n) w − η ∂C₀/∂w.
     """
-    from .module import Module
-
-    if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)) or lmbda < 0:
-        raise ValueError(f"l2_penalty: lmbda must be a number >= 0, got {lmbda!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"l2_penalty: n (the training-set size) must be an int > 0, got {n!r}")
-    ws: Iterable[Any] = (
-        [p for p in weights.parameters() if p.ndim >= 2] if isinstance(weights, Module) else weights
-    )
     total: Tensor | None = None
-    for w in ws:
-        w = _tensor(w, "l2_penalty", "each weight")
+    for w in _penalty_weights(weights, lmbda, n, "l2_penalty"):
         s = (w * w).sum()
         total = s if total is None else total + s
-    if total is None:
-        raise ValueError("l2_penalty: no weights given")
+    assert total is not None
     return total * (lmbda / (2.0 * n))
+
+
+def l1_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
+    """The book's L1 regularisation term  (λ / n) Σ_w |w|  (chapter 3), added to the cost.
+
+    ``weights``, ``lmbda`` and ``n`` as in :func:`l2_penalty`.  Its gradient is (λ/n) sgn(w)
+    with sgn(0) = 0 (the convention abs'(0) = 0), so SGD on C = C₀ + (λ/n) Σ|w| is the book's
+    rule  w → w − (ηλ/n) sgn(w) − η ∂C₀/∂w:  a constant pull towards 0, where L2's is
+    proportional to w.
+    """
+    total: Tensor | None = None
+    for w in _penalty_weights(weights, lmbda, n, "l1_penalty"):
+        s = w.abs().sum()
+        total = s if total is None else total + s
+    assert total is not None
+    return total * (lmbda / n)

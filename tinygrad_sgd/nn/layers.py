@@ -21,6 +21,7 @@ from .functional import linear
 from .module import Module, Parameter
 
 __all__ = [
+    "Dropout",
     "Identity",
     "LeakyReLU",
     "Linear",
@@ -252,3 +253,51 @@ class Identity(Module):
 
     def forward(self, z: Any) -> Any:
         return z
+
+
+class Dropout(Module):
+    """Inverted dropout (the book's chapter 3): in training, each unit is kept with probability
+    1 − p and scaled by 1/(1 − p), and dropped (set to 0) otherwise:
+
+        a → a ⊙ r / (1 − p),   r_j ~ Bernoulli(1 − p) independently,
+
+    so E[output] = a and the network needs no rescaling afterwards; under :meth:`eval` it is the
+    identity.  (The book drops half the hidden neurons and halves their outgoing weights at test
+    time; scaling by 1/(1 − p) while training is the same network in expectation.)  The gradient
+    flows through the kept units only, times 1/(1 − p).
+
+    A fresh mask r is drawn at every call in training mode, from the module's own generator
+    ``self.generator`` (seeded by ``seed``: an int, a ``numpy.random.SeedSequence`` or
+    ``Generator``, or None for an unpredictable one), so a run is reproducible from its seed and
+    resumable from ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
+    identity.
+    """
+
+    def __init__(
+        self, p: float = 0.5, seed: int | np.random.SeedSequence | np.random.Generator | None = None
+    ) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Dropout: p must be a number in [0, 1), got {type(p).__name__}")
+        if not 0 <= p < 1:
+            raise ValueError(
+                f"Dropout: p (the probability of dropping a unit) must lie in [0, 1), got {p}"
+            )
+        self.p = float(p)
+        self.generator = (
+            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        )
+
+    def forward(self, a: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return a
+        # NOTE: drawn here at every call, never cached: each training step sees a new mask.
+        u = self.generator.random(
+            a.shape, dtype=np.float32 if a.dtype == np.float32 else np.float64
+        )
+        mask = (u >= self.p).astype(a.dtype)
+        mask *= 1 / (1 - self.p)
+        return a * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
