@@ -11,10 +11,14 @@ The book's network ``[784, 30, 10]`` of sigmoid neurons, its quadratic cost and 
 from . import functional, init
 from . import functional as F
 from .layers import (
+    AvgPool2d,
+    Conv2d,
+    Flatten,
     Identity,
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool2d,
     ReLU,
     Sequential,
     Sigmoid,
@@ -24,12 +28,16 @@ from .layers import (
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
     "F",
+    "Flatten",
     "Identity",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
     "Module",
     "Parameter",
     "ReLU",

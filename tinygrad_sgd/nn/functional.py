@@ -23,18 +23,24 @@ import numpy as np
 
 from ..autograd import Context, Function, Grad
 from ..ops import LogSoftmax, Sigmoid, Softmax
+from ..ops import avg_pool2d as _avg_pool2d
+from ..ops import conv2d as _conv2d
 from ..ops import linear as _fused_linear
+from ..ops import max_pool2d as _max_pool2d
 from ..tensor import Tensor, where
 
 __all__ = [
+    "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "cross_entropy_cost",
     "l2_penalty",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
     "one_hot",
@@ -90,6 +96,44 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     n_in) and ``bias`` (n_out,) must be Tensors (a clear error names the argument otherwise).
     """
     return _fused_linear(x, weight, bias)
+
+
+# ---------------------------------------------------------------- convolution (chapter 6)
+
+
+def conv2d(
+    input: Any,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """The convolutional layer of the book's chapter 6, with PyTorch's semantics (a
+    cross-correlation): z[n, o, i, j] = b[o] + Σ_{c,u,v} x̃[n, c, s·i + u, s·j + v] w[o, c, u, v],
+    x̃ the input padded with ``padding`` zeros.
+
+    ``input`` (N, C, H, W) (a Tensor or an array), ``weight`` (C_out, C, kH, kW), ``bias``
+    (C_out,) or None; ``stride`` and ``padding`` an int or a pair.  Output (N, C_out, Ho, Wo),
+    Ho = ⌊(H + 2p − kH)/s⌋ + 1.  Its backward is two convolutions
+    (:class:`tinygrad_sgd.ops.Conv2d`), so second derivatives work.
+    """
+    return _conv2d(input, weight, bias, stride, padding)
+
+
+def max_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The maximum of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by
+    default the kernel size: the book's max-pooling).  Tied maxima share the gradient equally."""
+    return _max_pool2d(input, kernel_size, stride)
+
+
+def avg_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The mean of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by default
+    the kernel size)."""
+    return _avg_pool2d(input, kernel_size, stride)
 
 
 # ---------------------------------------------------------------- helpers
