@@ -57,8 +57,10 @@ __all__ = [
     "avg_pool2d",
     "conv2d",
     "correlate",
+    "fold2d",
     "max_pool2d",
     "pair",
+    "unfold2d",
     "windows",
 ]
 
@@ -483,3 +485,33 @@ def avg_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None
         raise TypeError(f"avg_pool2d: input must be a Tensor, got {type(input).__name__}")
     kernel, step = _pool_args(input, kernel_size, stride, "avg_pool2d")
     return AvgPool2d.apply(input, kernel, step)
+
+
+def unfold2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair = 1) -> Tensor:
+    """The kh×kw windows of (N, C, H, W), ``stride`` apart, as (N, C, kh, kw, Ho, Wo)
+    (see :class:`Unfold2d`)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"unfold2d: input must be a Tensor, got {type(input).__name__}")
+    _image(input, "unfold2d")
+    kernel = pair(kernel_size, "kernel_size", "unfold2d", 1)
+    step = pair(stride, "stride", "unfold2d", 1)
+    _fits((input.shape[2], input.shape[3]), kernel, "unfold2d", "input")
+    return Unfold2d.apply(input, kernel, step)
+
+
+def fold2d(input: Tensor, size: Pair, stride: int | Pair = 1) -> Tensor:
+    """Windows (N, C, kh, kw, Ho, Wo), ``stride`` apart, added back into (N, C, H, W) images of
+    ``size`` (H, W) (see :class:`Fold2d`); ``size`` must give exactly Ho × Wo windows."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"fold2d: input must be a Tensor, got {type(input).__name__}")
+    if input.ndim != 6:
+        raise ValueError(f"fold2d: input must be 6-D (N, C, kh, kw, Ho, Wo), got {input.shape}")
+    hw = pair(size, "size", "fold2d", 0)
+    step = pair(stride, "stride", "fold2d", 1)
+    kh, kw, ho, wo = input.shape[2:]
+    if kh < 1 or kw < 1 or (out_size(hw[0], kh, step[0]), out_size(hw[1], kw, step[1])) != (ho, wo):
+        raise ValueError(
+            f"fold2d: size {hw} with kernel ({kh}, {kw}) and stride {step} does not hold the "
+            f"{ho}×{wo} windows of an input of shape {input.shape}"
+        )
+    return Fold2d.apply(input, hw, step)
