@@ -234,9 +234,9 @@ def test_the_backward_of_a_convolution_is_recorded_as_convolutions():
 def test_fold_is_the_adjoint_of_unfold(rng):
     # ⟨Unfold(x), y⟩ = ⟨x, Fold(y)⟩ for overlapping windows with a gap at the edge
     x = rng.standard_normal((2, 3, 7, 6))
-    unfolded = conv_ops.unfold2d(Tensor(x), (3, 2), (2, 3)).numpy()
+    unfolded = conv_ops.Unfold2d.apply(Tensor(x), (3, 2), (2, 3)).numpy()
     y = rng.standard_normal(unfolded.shape)
-    folded = conv_ops.fold2d(Tensor(y), (7, 6), (2, 3)).numpy()
+    folded = conv_ops.Fold2d.apply(Tensor(y), (7, 6), (2, 3)).numpy()
     assert np.vdot(unfolded, y) == pytest.approx(np.vdot(x, folded), rel=1e-12)
 
 

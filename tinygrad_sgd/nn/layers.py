@@ -16,10 +16,11 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..ops.conv import avg_pool2d, conv2d, max_pool2d, pair
+from ..ops.conv import pair
 from ..ops.fused import linear
 from ..tensor import Tensor, get_default_dtype
 from . import init as init_
+from .functional import avg_pool2d, conv2d, max_pool2d
 from .module import Module, Parameter
 
 __all__ = [

@@ -6,16 +6,7 @@ ScatterAdd), ``linalg`` (MatMul: the products of backpropagation), ``conv`` (Con
 backward is two convolutions, and pooling).
 """
 
-from .conv import (
-    AvgPool2d,
-    Conv2d,
-    Fold2d,
-    MaxPool2d,
-    Unfold2d,
-    avg_pool2d,
-    conv2d,
-    max_pool2d,
-)
+from .conv import AvgPool2d, Conv2d, Fold2d, MaxPool2d, Unfold2d
 from .elementwise import (
     Abs,
     Add,
@@ -112,13 +103,10 @@ __all__ = [
     "Transpose",
     "Unfold2d",
     "Where",
-    "avg_pool2d",
-    "conv2d",
     "count",
     "keepdims_shape",
     "linear",
     "matmul",
-    "max_pool2d",
     "normalize_axis",
     "normalize_index",
     "stable_sigmoid",

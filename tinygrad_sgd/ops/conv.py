@@ -44,7 +44,6 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Context, Function, Grad
-from ..tensor import Tensor
 from .shape import BroadcastTo, ScatterAdd
 
 __all__ = [
@@ -54,13 +53,11 @@ __all__ = [
     "Fold2d",
     "MaxPool2d",
     "Unfold2d",
-    "avg_pool2d",
-    "conv2d",
     "correlate",
-    "fold2d",
-    "max_pool2d",
+    "out_size",
+    "pad",
     "pair",
-    "unfold2d",
+    "taps",
     "windows",
 ]
 
@@ -133,6 +130,21 @@ def pad(x: np.ndarray, pads: Pads) -> np.ndarray:
             :, :, rows, cols
         ]
     return out
+
+
+def pair(value: Any, name: str, fn: str, least: int) -> Pair:
+    """An int or a pair of ints, each at least ``least``, as a pair; else an error that names
+    ``fn`` and the argument ``name``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items
+    ):
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+    h, w = int(items[0]), int(items[1])
+    if min(h, w) < least:
+        what = "positive" if least == 1 else "non-negative"
+        raise ValueError(f"{fn}: {name} must be {what}, got {value!r}")
+    return h, w
 
 
 def _block(total: int, per_item: int, budget: int) -> int:
@@ -377,141 +389,3 @@ class AvgPool2d(Function):
         n, c, ho, wo = g.shape
         each = BroadcastTo.call((g / (kh * kw)).reshape(n, c, 1, 1, ho, wo), (n, c, kh, kw, ho, wo))
         return Fold2d.call(each, ctx.size, ctx.stride), None, None
-
-
-# --------------------------------------------------------------------------------------------
-# The functions users call, with their checks
-# --------------------------------------------------------------------------------------------
-
-
-def pair(value: Any, name: str, fn: str, least: int) -> Pair:
-    """An int or a pair of ints, each at least ``least``, as a pair; else an error that names
-    ``fn`` and the argument ``name``."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in items
-    ):
-        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-    h, w = int(items[0]), int(items[1])
-    if min(h, w) < least:
-        what = "positive" if least == 1 else "non-negative"
-        raise ValueError(f"{fn}: {name} must be {what}, got {value!r}")
-    return h, w
-
-
-def _image(x: Tensor, fn: str) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {x.shape}")
-
-
-def _floating(t: Tensor, name: str, fn: str) -> None:
-    if t.dtype.kind != "f":
-        raise TypeError(f"{fn}: {name} must be floating point, got dtype {t.dtype}")
-
-
-def _fits(size: Pair, kernel: Pair, fn: str, what: str) -> None:
-    if kernel[0] > size[0] or kernel[1] > size[1]:
-        raise ValueError(
-            f"{fn}: kernel_size {kernel} is bigger than the {what} {size} (H, W): no window fits"
-        )
-
-
-def conv2d(
-    input: Any,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | Pair = 1,
-    padding: int | Pair = 0,
-) -> Tensor:
-    """The convolutional layer z = b + x̃ ⋆ w of the module docstring (PyTorch's ``conv2d``).
-
-    ``input`` (a Tensor or an array) has shape (N, C, H, W), ``weight`` (C_out, C, kh, kw) and
-    ``bias`` (C_out,) or None; ``stride`` and ``padding`` are an int or a pair (rows, columns).
-    Returns (N, C_out, Ho, Wo) with Ho = ⌊(H + 2p − kh)/s⌋ + 1.
-    """
-    fn = "conv2d"
-    if not isinstance(weight, Tensor):
-        raise TypeError(f"{fn}: weight must be a Tensor, got {type(weight).__name__}")
-    if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"{fn}: bias must be a Tensor or None, got {type(bias).__name__}")
-    x = weight._operand(input)
-    _image(x, fn)
-    if weight.ndim != 4:
-        raise ValueError(f"{fn}: weight must be 4-D (C_out, C, kH, kW), got shape {weight.shape}")
-    for t, name in ((x, "input"), (weight, "weight"), (bias, "bias")):
-        if t is not None:
-            _floating(t, name, fn)
-    o, c, kh, kw = weight.shape
-    if x.shape[1] != c:
-        raise ValueError(
-            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight expects {c} "
-            f"(shape {weight.shape}: C_out, C, kH, kW)"
-        )
-    if bias is not None and bias.shape != (o,):
-        raise ValueError(f"{fn}: bias must have shape ({o},) (C_out), got {bias.shape}")
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{fn}: the kernel (weight of shape {weight.shape}) is empty")
-    sh, sw = pair(stride, "stride", fn, 1)
-    ph, pw = pair(padding, "padding", fn, 0)
-    padded = (x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
-    if x.shape[0] * c * padded[0] * padded[1] * x.dtype.itemsize > np.iinfo(np.intp).max:
-        raise ValueError(f"{fn}: padding {padding!r} makes the padded input too large to store")
-    _fits(padded, (kh, kw), fn, "padded input")
-    return Conv2d.apply(x, weight, bias, stride=(sh, sw), padding=(ph, ph, pw, pw), dilation=(1, 1))
-
-
-def _pool_args(x: Tensor, kernel_size: Any, stride: Any, fn: str) -> tuple[Pair, Pair]:
-    _image(x, fn)
-    kernel = pair(kernel_size, "kernel_size", fn, 1)
-    step = kernel if stride is None else pair(stride, "stride", fn, 1)
-    _fits((x.shape[2], x.shape[3]), kernel, fn, "input")
-    return kernel, step
-
-
-def max_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None) -> Tensor:
-    """The maximum of each kh×kw window, windows ``stride`` apart (default: the kernel size, so
-    they tile the image).  Input (N, C, H, W), output (N, C, Ho, Wo).  Ties share the gradient
-    equally (see :class:`MaxPool2d`)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"max_pool2d: input must be a Tensor, got {type(input).__name__}")
-    kernel, step = _pool_args(input, kernel_size, stride, "max_pool2d")
-    return MaxPool2d.apply(input, kernel, step)
-
-
-def avg_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None) -> Tensor:
-    """The mean of each kh×kw window, windows ``stride`` apart (default: the kernel size).
-    Input (N, C, H, W), output (N, C, Ho, Wo)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"avg_pool2d: input must be a Tensor, got {type(input).__name__}")
-    kernel, step = _pool_args(input, kernel_size, stride, "avg_pool2d")
-    return AvgPool2d.apply(input, kernel, step)
-
-
-def unfold2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair = 1) -> Tensor:
-    """The kh×kw windows of (N, C, H, W), ``stride`` apart, as (N, C, kh, kw, Ho, Wo)
-    (see :class:`Unfold2d`)."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"unfold2d: input must be a Tensor, got {type(input).__name__}")
-    _image(input, "unfold2d")
-    kernel = pair(kernel_size, "kernel_size", "unfold2d", 1)
-    step = pair(stride, "stride", "unfold2d", 1)
-    _fits((input.shape[2], input.shape[3]), kernel, "unfold2d", "input")
-    return Unfold2d.apply(input, kernel, step)
-
-
-def fold2d(input: Tensor, size: Pair, stride: int | Pair = 1) -> Tensor:
-    """Windows (N, C, kh, kw, Ho, Wo), ``stride`` apart, added back into (N, C, H, W) images of
-    ``size`` (H, W) (see :class:`Fold2d`); ``size`` must give exactly Ho × Wo windows."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"fold2d: input must be a Tensor, got {type(input).__name__}")
-    if input.ndim != 6:
-        raise ValueError(f"fold2d: input must be 6-D (N, C, kh, kw, Ho, Wo), got {input.shape}")
-    hw = pair(size, "size", "fold2d", 0)
-    step = pair(stride, "stride", "fold2d", 1)
-    kh, kw, ho, wo = input.shape[2:]
-    if kh < 1 or kw < 1 or (out_size(hw[0], kh, step[0]), out_size(hw[1], kw, step[1])) != (ho, wo):
-        raise ValueError(
-            f"fold2d: size {hw} with kernel ({kh}, {kw}) and stride {step} does not hold the "
-            f"{ho}×{wo} windows of an input of shape {input.shape}"
-        )
-    return Fold2d.apply(input, hw, step)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..nn import functional as F
 from ..ops import linear
-from ..ops.conv import fold2d, unfold2d
+from ..ops.conv import Fold2d, Unfold2d, out_size, pair
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -547,6 +547,33 @@ def _pool_ref(reduce: Callable[..., Any]) -> Callable[..., np.ndarray]:
     return ref
 
 
+def _unfold2d(x: Tensor, kernel_size: Any, stride: Any) -> Tensor:
+    """ops.Unfold2d (which pooling's backward runs) with its arguments checked, as users' ops
+    check theirs: the windows of (N, C, H, W) as (N, C, kh, kw, Ho, Wo)."""
+    if x.ndim != 4:
+        raise ValueError(f"unfold2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    kernel = pair(kernel_size, "kernel_size", "unfold2d", 1)
+    if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        raise ValueError(f"unfold2d: kernel_size {kernel} is bigger than the input {x.shape}")
+    return Unfold2d.apply(x, kernel, pair(stride, "stride", "unfold2d", 1))
+
+
+def _fold2d(y: Tensor, size: Any, stride: Any) -> Tensor:
+    """ops.Fold2d with its arguments checked: windows (N, C, kh, kw, Ho, Wo) added back into
+    (N, C, H, W) images of ``size``, which must hold exactly Ho × Wo windows."""
+    if y.ndim != 6:
+        raise ValueError(f"fold2d: input must be 6-D (N, C, kh, kw, Ho, Wo), got {y.shape}")
+    hw = pair(size, "size", "fold2d", 0)
+    step = pair(stride, "stride", "fold2d", 1)
+    kh, kw, ho, wo = y.shape[2:]
+    if kh < 1 or kw < 1 or (out_size(hw[0], kh, step[0]), out_size(hw[1], kw, step[1])) != (ho, wo):
+        raise ValueError(
+            f"fold2d: size {hw} with kernel ({kh}, {kw}) and stride {step} does not hold the "
+            f"{ho}×{wo} windows of an input of shape {y.shape}"
+        )
+    return Fold2d.apply(y, hw, step)
+
+
 def _unfold_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
     p = _pool_params(draw, shapes)
     return {"kernel_size": p["kernel_size"], "stride": _pair_draw(draw, 1, 3)}
@@ -933,8 +960,8 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec(
         "avg_pool2d", F.avg_pool2d, _pool_ref(np.mean), shapes=_pool_shapes, params=_pool_params
     ),
-    OpSpec("unfold2d", unfold2d, _unfold_ref, shapes=_pool_shapes, params=_unfold_params),
-    OpSpec("fold2d", fold2d, _fold_ref, shapes=_fold_shapes, params=_fold_params),
+    OpSpec("unfold2d", _unfold2d, _unfold_ref, shapes=_pool_shapes, params=_unfold_params),
+    OpSpec("fold2d", _fold2d, _fold_ref, shapes=_fold_shapes, params=_fold_params),
 )
 
 
