@@ -103,8 +103,9 @@ def taps(kernel: Pair) -> list[Pair]:
     """The (u, v) positions of a kernel, row by row.
 
     NOTE: the pooling ops loop over these and work on one (N, C, Ho, Wo) tap at a time: NumPy
-    reduces over the small window axes themselves 20 to 30 times slower (its inner loops would
-    run over kw elements, a tap over Wo).
+    reduces over the small window axes themselves 15 to 25 times slower (its inner loops then
+    run over kw elements, a tap's over Wo; max over 2×2 windows of (10, 20, 24, 24): 5.6 ms
+    against 0.22 ms).
     """
     return [(u, v) for u in range(kernel[0]) for v in range(kernel[1])]
 
@@ -118,10 +119,6 @@ def pad(x: np.ndarray, pads: Pads) -> np.ndarray:
         return x
     n, c, h, w = x.shape
     hp, wp = h + top + bottom, w + left + right
-    if min(top, bottom, left, right) >= 0:
-        out = np.zeros((n, c, hp, wp), dtype=x.dtype)
-        out[:, :, top : top + h, left : left + w] = x
-        return out
     out = np.zeros((n, c, max(hp, 0), max(wp, 0)), dtype=x.dtype)
     rows = slice(max(0, -top), min(h, hp - top))  # the rows of x that survive, ...
     cols = slice(max(0, -left), min(w, wp - left))
