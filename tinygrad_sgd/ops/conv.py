@@ -330,7 +330,8 @@ class MaxPool2d(Function):
     """z[n, c, i, j] = max of the kh×kw window of x at (s·i, s·j).
 
     ∂z/∂x = 1/k for the k elements of a window equal to its maximum, else 0 (ties share, as
-    :class:`~.reduce.Max` does): ∂C/∂x = Fold2d(δ · share), share the (locally constant) 1/k mask.
+    :class:`~.reduce.Max` does): ∂C/∂x = Fold2d(δ/k on the maxima), the mask of maxima and k
+    locally constant.
     """
 
     array_backward = True
@@ -353,10 +354,9 @@ class MaxPool2d(Function):
         hit = np.empty(win.shape, dtype=bool)
         for u, v in taps(ctx.kernel):
             np.equal(win[:, :, u, v], ov, out=hit[:, :, u, v])
-        share = hit.astype(xv.dtype)
-        share /= share.sum(axis=(2, 3), keepdims=True)
+        k = hit.sum(axis=(2, 3), dtype=xv.dtype)  # the tied maxima of each window
         n, c, ho, wo = ov.shape
-        spread = g.reshape(n, c, 1, 1, ho, wo) * share
+        spread = (g / k).reshape(n, c, 1, 1, ho, wo) * hit
         return Fold2d.call(spread, xv.shape[2:], ctx.stride), None, None
 
 
