@@ -23,12 +23,25 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..ops import Linear, LogSoftmax, Sigmoid, Softmax, shifted_max, stable_softplus
+from ..ops import (
+    AvgPool2d,
+    Conv2d,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    Sigmoid,
+    Softmax,
+    shifted_max,
+    stable_softplus,
+)
+from ..ops.conv import pair
 from ..tensor import Tensor, where
 
 __all__ = [
+    "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "cross_entropy_cost",
     "l1_penalty",
@@ -36,6 +49,7 @@ __all__ = [
     "leaky_relu",
     "linear",
     "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
     "one_hot",
@@ -107,6 +121,99 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and bias.data.shape != (n_out,):
         raise ValueError(f"linear: bias must have shape ({n_out},), got {bias.data.shape}")
     return Linear.apply(xt, weight, bias)
+
+
+# ---------------------------------------------------------------- convolution (chapter 6)
+
+
+def _image(x: Tensor, fn: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+
+
+def _fits(size: tuple[int, int], kernel: tuple[int, int], fn: str, what: str) -> None:
+    if kernel[0] > size[0] or kernel[1] > size[1]:
+        raise ValueError(
+            f"{fn}: kernel_size {kernel} is bigger than the {what} {size} (H, W): no window fits"
+        )
+
+
+def conv2d(
+    input: Any,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """The convolutional layer of the book's chapter 6, with PyTorch's semantics (a
+    cross-correlation): z[n, o, i, j] = b[o] + Σ_{c,u,v} x̃[n, c, s·i + u, s·j + v] w[o, c, u, v],
+    x̃ the input padded with ``padding`` zeros.
+
+    ``input`` (N, C, H, W) (a Tensor or an array), ``weight`` (C_out, C, kH, kW), ``bias``
+    (C_out,) or None; ``stride`` and ``padding`` an int or a pair (rows, columns).  Output
+    (N, C_out, Ho, Wo), Ho = ⌊(H + 2p − kH)/s⌋ + 1.  Its backward is two convolutions
+    (:class:`tinygrad_sgd.ops.Conv2d`), so second derivatives work.
+    """
+    fn = "conv2d"
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{fn}: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{fn}: bias must be a Tensor or None, got {type(bias).__name__}")
+    x = weight._operand(input)
+    _image(x, fn)
+    if weight.ndim != 4:
+        raise ValueError(f"{fn}: weight must be 4-D (C_out, C, kH, kW), got shape {weight.shape}")
+    for t, name in ((x, "input"), (weight, "weight"), (bias, "bias")):
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"{fn}: {name} must be floating point, got dtype {t.dtype}")
+    o, c, kh, kw = weight.shape
+    if x.shape[1] != c:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight expects {c} "
+            f"(shape {weight.shape}: C_out, C, kH, kW)"
+        )
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"{fn}: bias must have shape ({o},) (C_out), got {bias.shape}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: the kernel (weight of shape {weight.shape}) is empty")
+    sh, sw = pair(stride, "stride", fn, 1)
+    ph, pw = pair(padding, "padding", fn, 0)
+    padded = (x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+    if x.shape[0] * c * padded[0] * padded[1] * x.dtype.itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"{fn}: padding {padding!r} makes the padded input too large to store")
+    _fits(padded, (kh, kw), fn, "padded input")
+    return Conv2d.apply(x, weight, bias, stride=(sh, sw), padding=(ph, ph, pw, pw), dilation=(1, 1))
+
+
+def _pool_args(
+    x: Any, kernel_size: Any, stride: Any, fn: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: input must be a Tensor, got {type(x).__name__}")
+    _image(x, fn)
+    kernel = pair(kernel_size, "kernel_size", fn, 1)
+    step = kernel if stride is None else pair(stride, "stride", fn, 1)
+    _fits((x.shape[2], x.shape[3]), kernel, fn, "input")
+    return kernel, step
+
+
+def max_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The maximum of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by
+    default the kernel size: the book's max-pooling).  Tied maxima share the gradient equally
+    (see :class:`tinygrad_sgd.ops.MaxPool2d`)."""
+    kernel, step = _pool_args(input, kernel_size, stride, "max_pool2d")
+    return MaxPool2d.apply(input, kernel, step)
+
+
+def avg_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The mean of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by default
+    the kernel size)."""
+    kernel, step = _pool_args(input, kernel_size, stride, "avg_pool2d")
+    return AvgPool2d.apply(input, kernel, step)
 
 
 # ---------------------------------------------------------------- helpers
