@@ -9,6 +9,7 @@ from typing import Any
 
 from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
+from ..train.arch import parse_arch
 from ..train import (
     ACTIVATIONS,
     COSTS,
@@ -82,6 +83,14 @@ def _schedule(text: str) -> str:
     return text
 
 
+def _arch(text: str) -> str:
+    try:
+        parse_arch(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _hidden(text: str) -> tuple[int, ...]:
     """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
     parts = [p.strip() for p in text.split(",")] if text.strip() else []
@@ -134,6 +143,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SIZES",
         help="hidden layer sizes, comma-separated (default: 30, the book's [n, 30, 10])",
+    )
+    a(
+        "--arch",
+        type=_arch,
+        default=None,
+        metavar="SPEC",
+        help="the hidden layers as a comma-separated list instead of --hidden (chapter 6): "
+        "convCxK[sS][pP] (C feature maps of KxK kernels, stride S, padding P), poolK (KxK "
+        "max-pooling), fcN (N neurons), e.g. conv20x5,pool2,fc100; images are fed to conv "
+        "layers as (N, 1, side, side); the output layer follows --output",
     )
     a("--epochs", type=_epochs, default=None, help="epochs in total (default: 30)")
     a(
@@ -302,6 +321,7 @@ _CONFIG_OPTIONS = (
     "early_stopping",
     "lr_schedule",
     "report_gradients",
+    "arch",
 )
 
 
@@ -319,12 +339,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields given: the preset's, then the explicit options over them, then the
     cost or output that goes with the other when only one was chosen."""
     given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    if "hidden" in given and "arch" in given:
+        raise ValueError("give the hidden layers with --hidden or --arch, not both")
     settings: dict[str, Any] = {}
     if args.preset is not None:
         preset = PRESETS[args.preset]
-        settings.update(preset.settings)
-        shown = " ".join(_option(k, v) for k, v in preset.settings.items())
-        kept = [k for k in given if k in preset.settings and given[k] != preset.settings[k]]
+        chosen = dict(preset.settings)
+        if given.get("dataset", chosen.get("dataset")) == "mnist":
+            chosen.update(preset.mnist)
+        if "hidden" in given:  # the explicit layers win over the preset's
+            chosen.pop("arch", None)
+        settings.update(chosen)
+        shown = " ".join(_option(k, v) for k, v in chosen.items())
+        kept = [k for k in given if k in chosen and given[k] != chosen[k]]
         wins = (
             f" (given explicitly: {', '.join(_option(k, given[k]) for k in kept)})" if kept else ""
         )

@@ -44,6 +44,7 @@ from .. import nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader
 from ..tensor import Tensor
+from .arch import arch_layers
 
 __all__ = [
     "ACTIVATIONS",
@@ -325,6 +326,7 @@ def build_network(
     output: str = "sigmoid",
     dropout: float = 0.0,
     dropout_seed: int | np.random.SeedSequence | None = None,
+    arch: str | None = None,
 ) -> nn.Sequential:
     """The book's network ``Network(sizes)``: Linear layers each followed by a sigmoid.
 
@@ -337,8 +339,17 @@ def build_network(
     a_j = e^(z_j) / Σ_k e^(z_k) (train it with ``cost="log-likelihood"``); ``dropout = p > 0``
     puts an :class:`~tinygrad_sgd.nn.Dropout` after every hidden layer, each with its own
     generator spawned from ``dropout_seed``.
+
+    Chapter 6: ``arch`` (e.g. ``"conv20x5,pool2,fc100"``, see :mod:`tinygrad_sgd.train.arch`)
+    gives the hidden layers, convolutional, pooling and fully connected, and ``sizes`` is then
+    ``[n_in, n_out]``; inputs are fed to conv layers as images (N, 1, √n_in, √n_in).
     """
     sizes = [int(s) for s in sizes]
+    if arch is not None and len(sizes) != 2:
+        raise ValueError(
+            f"build_network: with arch, sizes is [n_in, n_out] (the spec gives the hidden "
+            f"layers), got {sizes}"
+        )
     if len(sizes) < 2 or any(s < 1 for s in sizes):
         raise ValueError(f"build_network: need at least two positive layer sizes, got {sizes}")
     if init not in INITS:
@@ -354,14 +365,26 @@ def build_network(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     hidden_act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     n_hidden = len(sizes) - 2
-    drop_seeds: list[np.random.SeedSequence] = []
-    if dropout:
-        ss = (
-            dropout_seed
-            if isinstance(dropout_seed, np.random.SeedSequence)
-            else np.random.SeedSequence(dropout_seed)
+    ss = (
+        dropout_seed
+        if isinstance(dropout_seed, np.random.SeedSequence)
+        else np.random.SeedSequence(dropout_seed)
+    )
+    output_layer = nn.Softmax if output == "softmax" else nn.Sigmoid
+    if arch is not None:
+        modules = arch_layers(
+            arch,
+            *sizes,
+            init=init,
+            rng=rng,
+            dtype=dtype,
+            activation=hidden_act,
+            output=output_layer,
+            dropout=dropout,
+            dropout_seed=ss,
         )
-        drop_seeds = ss.spawn(n_hidden)
+        return nn.Sequential(*modules)
+    drop_seeds = ss.spawn(n_hidden) if dropout else []
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out, init=init, seed=rng, dtype=dtype))
@@ -370,7 +393,7 @@ def build_network(
             if dropout:
                 layers.append(nn.Dropout(dropout, seed=drop_seeds[i]))
         else:
-            layers.append(nn.Softmax() if output == "softmax" else nn.Sigmoid())
+            layers.append(output_layer())
     return nn.Sequential(*layers)
 
 
