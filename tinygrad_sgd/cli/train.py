@@ -9,7 +9,6 @@ from typing import Any
 
 from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
-from ..train.arch import parse_arch
 from ..train import (
     ACTIVATIONS,
     COSTS,
@@ -21,6 +20,7 @@ from ..train import (
     plateau_patience,
     train,
 )
+from ..train.arch import parse_arch
 
 
 def _positive_int(text: str) -> int:

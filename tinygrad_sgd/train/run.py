@@ -153,8 +153,9 @@ class Preset:
 
 
 #: The book's experiments, ``--preset NAME``; every one keeps the data set (the digits unless
-#: ``--dataset mnist``; chapter 6's networks are scaled to the digits, ``Preset.mnist``).  The book's λ is for n = 50,000 training images:
-#: on the 1,437 digits the same λ decays the weights 35 times as fast per example (λ/n).
+#: ``--dataset mnist``; chapter 6's networks are scaled to the digits, the book's are in
+#: ``Preset.mnist``).  The book's λ is for n = 50,000 training images: on the 1,437 digits
+#: the same λ decays the weights 35 times as fast per example (λ/n).
 PRESETS: dict[str, Preset] = {
     "ch1": Preset(
         "chapter 1: sigmoid neurons, quadratic cost (network.py)",
