@@ -226,7 +226,10 @@ class _Program:
         self.leaves: list[Tensor] = []
 
     def structure(self) -> list[tuple[Any, ...]]:
-        return [k.key() for k in self.kernels] + [("out", repr(self.outputs))]
+        # Captured tensors by identity: one the step creates anew at each call (a target made
+        # from integer labels) is data the replay would freeze.
+        ext = [("ext", id(t), arr.dtype.str, arr.shape) for t, arr, _ in self.externals]
+        return [k.key() for k in self.kernels] + ext + [("out", repr(self.outputs))]
 
     def valid(self) -> bool:
         for t, arr, rg in self.externals:
@@ -559,9 +562,10 @@ class CompiledStep:
         if again.structure() != program.structure():
             raise CompileError(
                 "compile: the step recorded different kernels on its second call with the same "
-                "signature: something in it is computed in Python from the data (e.g. integer "
-                "labels made one-hot inside the step: pass one-hot rows instead), or its control "
-                "flow changed; it cannot be compiled faithfully"
+                "signature: it makes a tensor or constant from the data in Python (e.g. integer "
+                "labels made one-hot inside the step: pass one-hot rows instead; or a new Tensor "
+                "created at each call), or its control flow changed; it cannot be compiled "
+                "faithfully"
             )
         if diff:
             raise CompileError(
