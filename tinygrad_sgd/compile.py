@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import core, inplace
+from .autograd import core
 from .autograd.mode import _state
 from .tensor import Tensor
 
@@ -62,7 +62,7 @@ class _ReplayContext:
     """Stands in for a Context at replay: what ``forward`` saved, for ``backward``.  One per
     forward kernel, made at recording and reused."""
 
-    def __init__(self, fn: type, needs: tuple[bool, ...]) -> None:
+    def __init__(self, fn: Any, needs: tuple[bool, ...]) -> None:
         self.fn = fn
         self.needs_input_grad = needs
         self._saved: tuple[Any, ...] = ()
@@ -86,7 +86,7 @@ def _describe(a: Any) -> str:
 class _Forward:
     """env[out] = fn.forward(ctx, *args), args: slots or constants."""
 
-    def __init__(self, fn: type, ctx: _ReplayContext, args: list[Any], slots: list[tuple[int, int]],
+    def __init__(self, fn: Any, ctx: _ReplayContext, args: list[Any], slots: list[tuple[int, int]],
                  out: int) -> None:  # fmt: skip
         self.fn, self.ctx, self.args, self.slots, self.out = fn, ctx, args, slots, out
 
@@ -137,7 +137,9 @@ class _Backward:
 
     def line(self, env: list[Any], names: dict[int, str]) -> str:
         outs = ", ".join(f"%{s}:{_describe(env[s])}" for _, s, _, _ in self.targets)
-        return f"{outs} = {self.fwd.fn.__name__}.backward(δ=%{self.delta}, saved of %{self.fwd.out})"
+        return (
+            f"{outs} = {self.fwd.fn.__name__}.backward(δ=%{self.delta}, saved of %{self.fwd.out})"
+        )
 
 
 class _Add:
@@ -252,7 +254,9 @@ class _Program:
         return _rebuild(self.outputs, lambda s: Tensor._wrap(env[s]))
 
     def __str__(self) -> str:
-        lines = [f"{k:3d}  {kern.line(self.env, self.names)}" for k, kern in enumerate(self.kernels)]
+        lines = [
+            f"{k:3d}  {kern.line(self.env, self.names)}" for k, kern in enumerate(self.kernels)
+        ]
         return "\n".join(lines)
 
 
@@ -404,7 +408,9 @@ class _Recorder:
                 self.p.grad_expect.append((t, before is None))
                 self.grad_set.add(id(t))
             ga = self.p.env[g]  # shared (a view, or in another slot too): the leaf gets a copy
-            copy_g = ga.base is not None or any(a is ga for a in self.p.env[:g] + self.p.env[g + 1 :])
+            copy_g = ga.base is not None or any(
+                a is ga for a in self.p.env[:g] + self.p.env[g + 1 :]
+            )
             name = self.p.names.get(self.slot_of.get(id(t.data), -1), f"leaf{len(self.p.leaves)}")
             self.p.kernels.append(_LeafGrad(t, g, before is not None, copy_g, name))
             self.p.leaves.append(t)
@@ -414,7 +420,7 @@ class _Recorder:
 
     def call(self, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.flush()
-        owner = getattr(method, "__self__", None)
+        owner: Any = getattr(method, "__self__", None)
         if getattr(method, "__name__", "") == "zero_grad":
             params = owner.parameters() if hasattr(owner, "parameters") else (
                 p for g in owner.param_groups for p in g["params"])  # fmt: skip
