@@ -21,6 +21,7 @@ from .autograd import (
     no_grad,
     trace,
 )
+from .compile import CompileError, compile
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import (
@@ -38,10 +39,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "CompileError",
     "Function",
     "GradcheckError",
     "Tensor",
     "__version__",
+    "compile",
     "concatenate",
     "data",
     "detect_anomaly",

@@ -80,6 +80,17 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
     )
 
 
+def _no_value_reads(what: str) -> None:
+    """Inside a step that ``tg.compile`` records, Python must not read tensor values: the replay
+    runs the recorded kernels only, so a branch decided by the value would be frozen."""
+    if autograd.mode._state.recording is not None:
+        raise RuntimeError(
+            f"{what} reads a tensor's value while tg.compile records a step: the replay would not "
+            "read it again, freezing whatever Python decided with it.  Return the tensor from "
+            "the step and read it outside, or run this step without tg.compile"
+        )
+
+
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -276,10 +287,12 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied, as with ``torch.Tensor.numpy``)."""
+        _no_value_reads("numpy()")
         return self.data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
+        _no_value_reads("item()")
         if self.size != 1:
             raise ValueError(f"item(): the tensor has {self.size} elements (shape {self.shape})")
         return self.data.item()
@@ -301,12 +314,15 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     def __bool__(self) -> bool:
+        _no_value_reads("bool(tensor)")
         return bool(self.data)
 
     def __float__(self) -> float:
+        _no_value_reads("float(tensor)")
         return float(self.item())
 
     def __int__(self) -> int:
+        _no_value_reads("int(tensor)")
         return int(self.item())
 
     def __index__(self) -> int:

@@ -11,6 +11,9 @@ class _State(threading.local):
     grad_enabled: bool = True
     #: The engine's observer point (see core.py): the tools watching it, innermost last.
     observers: tuple[Any, ...] = ()
+    #: The step being recorded by ``tg.compile`` (see compile.py), else None: reading a tensor's
+    #: value then raises, since a replay would not read it again.
+    recording: Any = None
 
 
 _state = _State()
