@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd, ops
-from .autograd import Context, backward
+from .autograd import Context, backward, inplace
 
 _default_dtype: np.dtype[Any] = np.dtype(np.float64)
 
@@ -533,6 +533,82 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return self.__matmul__(other)
 
+    # ---------------------------------------------------------------- in-place updates
+    # PyTorch's semantics for updates such as ``with tg.no_grad(): w -= lr * w.grad``: the array
+    # is changed in place and ``w`` stays the same leaf.  They are never recorded in a graph, so
+    # with grad mode on they refuse anything that would need recording (a leaf or result that
+    # requires grad, or an operand that does), and a tensor whose array a live graph saved for
+    # backward cannot be changed at all (autograd/inplace.py).
+
+    def _update(
+        self, what: str, write: Callable[[np.ndarray, np.ndarray], Any], other: Any = 0
+    ) -> Tensor:
+        """``write(self.data, other_array)`` in place after the checks above; returns self."""
+        o = self._operand(other)
+        if autograd.is_grad_enabled() and (self.requires_grad or o.requires_grad):
+            if self._ctx is not None:
+                who = f"a tensor computed by {self._ctx.name}"
+            elif self.requires_grad:
+                who = "a leaf tensor that requires grad"
+            else:
+                who = "a tensor, with an operand that requires grad,"
+            raise RuntimeError(
+                f"in-place {what} on {who} with grad mode on: in-place operations are not "
+                "recorded for backward. To update parameters, wrap the update in "
+                "`with tg.no_grad():` (as in PyTorch); to compute a new value in the graph, "
+                "write it out of place (t = t - x)"
+            )
+        inplace.check_writeable(self.data, what)
+        try:
+            write(self.data, o.data)
+        except ValueError as e:
+            raise ValueError(
+                f"in-place {what}: a value of shape {o.shape} cannot be broadcast to this "
+                f"tensor's shape {self.shape} (in place, the result must keep the tensor's shape)"
+            ) from e
+        except TypeError as e:  # numpy's UFuncTypeError: the result cannot be cast back
+            raise TypeError(
+                f"in-place {what}: the result of {self.dtype} and {o.dtype} cannot be stored in "
+                f"this tensor's dtype {self.dtype}; convert first (t = t.astype(...))"
+            ) from e
+        return self
+
+    def add_(self, other: Any) -> Tensor:
+        """In place ``self ← self + other`` (not recorded; see the rules above)."""
+        return self._update("add_", _ufunc_into(np.add), other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """In place ``self ← self − other``, e.g. the SGD step ``w.sub_(lr * w.grad)``."""
+        return self._update("sub_", _ufunc_into(np.subtract), other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In place ``self ← self · other``."""
+        return self._update("mul_", _ufunc_into(np.multiply), other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In place ``self ← self / other``."""
+        return self._update("div_", _ufunc_into(np.true_divide), other)
+
+    def zero_(self) -> Tensor:
+        """In place ``self ← 0`` (e.g. ``w.grad.zero_()``)."""
+        return self._update("zero_", _copy_into, 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """In place ``self ← src``, broadcast to this tensor's shape and cast to its dtype."""
+        return self._update("copy_", _copy_into, src)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._update("+=", _ufunc_into(np.add), other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._update("-=", _ufunc_into(np.subtract), other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._update("*=", _ufunc_into(np.multiply), other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._update("/=", _ufunc_into(np.true_divide), other)
+
     # comparisons: bool tensors, never differentiable
 
     def _compare(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
@@ -800,6 +876,15 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(
             f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast together"
         ) from None
+
+
+def _ufunc_into(ufunc: np.ufunc) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """``ufunc(d, o)`` written into ``d`` (same-kind casting: float64 into float32 is fine)."""
+    return lambda d, o: ufunc(d, o, out=d, casting="same_kind")
+
+
+def _copy_into(d: np.ndarray, o: np.ndarray) -> None:
+    np.copyto(d, o, casting="same_kind")
 
 
 def _index(index: Any) -> Any:
