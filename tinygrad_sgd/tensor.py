@@ -735,8 +735,36 @@ class Tensor:
         return ops.Reshape.apply(self, _shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes, with NumPy's meaning: ``transpose()`` reverses them all and
+        ``transpose(*axes)`` lists the new order (so ``t.transpose(0, 1)`` of a 2-D tensor is
+        ``t`` itself).  PyTorch's ``transpose(a, b)``, which swaps two axes, is
+        :meth:`swapaxes`; its ``permute`` is :meth:`permute`."""
         ax = _shape_arg(axes) if axes else None
         return ops.Transpose.apply(self, ax)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: output axis i is input axis ``dims[i]`` (``torch.permute``; NumPy's
+        ``transpose(*axes)``).  Every axis must be named once."""
+        ax = _shape_arg(dims)
+        n = self.ndim
+        order = tuple(a + n if -n <= a < 0 else a for a in ax)
+        if sorted(order) != list(range(n)):
+            raise ValueError(f"permute: {ax} is not a permutation of the {n} axes of {self.shape}")
+        return ops.Transpose.apply(self, order)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (``np.swapaxes``; PyTorch's ``transpose(dim0, dim1)``)."""
+        a, b = (ops.normalize_axis(x, self.ndim, single=True) for x in (axis1, axis2))
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return ops.Transpose.apply(self, tuple(order))
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: the matrix transpose of each matrix in a batch."""
+        if self.ndim < 2:
+            raise ValueError(f"mT needs at least 2 dimensions, got shape {self.shape}")
+        return self.swapaxes(-2, -1)
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
