@@ -69,18 +69,34 @@ def test_leaf_that_requires_grad_refuses_inplace_in_grad_mode():
     np.testing.assert_array_equal(w.data, [1.0, 2.0])
 
 
-def test_non_leaf_refuses_inplace_in_grad_mode_naming_its_op():
+def test_operators_on_a_non_leaf_in_grad_mode_are_recorded_out_of_place():
     w = Tensor([1.0, 2.0], requires_grad=True)
     y = w.exp()
-    with pytest.raises(RuntimeError, match=r"\*=.*computed by Exp.*not recorded"):
-        y *= 2.0
+    y0 = y
+    y *= 2.0  # loss += penalty style: a new recorded tensor, y0 unchanged
+    y += w
+    assert y is not y0 and y.grad_fn is not None
+    np.testing.assert_array_equal(y0.data, np.exp([1.0, 2.0]))
+    y.sum().backward()  # ∂/∂w Σ(2eʷ + w) = 2eʷ + 1
+    np.testing.assert_allclose(w.grad.data, 2 * np.exp([1.0, 2.0]) + 1)
 
 
-def test_operand_that_requires_grad_refuses_inplace_in_grad_mode():
-    t = Tensor([1.0, 2.0])
-    w = Tensor([1.0, 1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"add_.*operand that requires grad"):
-        t.add_(w)
+def test_operator_with_an_operand_that_requires_grad_is_recorded():
+    acc = Tensor([0.0, 0.0])
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    acc += 3 * w
+    acc.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [3.0, 3.0])
+
+
+def test_inplace_methods_refuse_what_would_need_recording():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"mul_ on a tensor computed by Exp.*not recorded"):
+        w.exp().mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"add_ .*operand that requires grad"):
+        Tensor([1.0, 2.0]).add_(w)
+    with pytest.raises(RuntimeError, match=r"sub_ on a leaf .*requires grad.*no_grad"):
+        w.sub_(1.0)
 
 
 def test_inplace_on_an_array_saved_by_a_live_graph_names_the_op():

@@ -535,28 +535,44 @@ class Tensor:
 
     # ---------------------------------------------------------------- in-place updates
     # PyTorch's semantics for updates such as ``with tg.no_grad(): w -= lr * w.grad``: the array
-    # is changed in place and ``w`` stays the same leaf.  They are never recorded in a graph, so
-    # with grad mode on they refuse anything that would need recording (a leaf or result that
-    # requires grad, or an operand that does), and a tensor whose array a live graph saved for
-    # backward cannot be changed at all (autograd/inplace.py).
+    # is changed in place and ``w`` stays the same leaf.  In-place writes are never recorded in
+    # a graph, so with grad mode on:
+    # * a leaf that requires grad refuses them (PyTorch's error: wrap the update in no_grad());
+    # * where recording is needed otherwise (a tensor computed by an op, or an operand that
+    #   requires grad) the operators ``+= -= *= /=`` compute out of place and rebind the name,
+    #   recorded (``loss += penalty`` works; other references keep the old tensor), while the
+    #   methods ``add_`` ... ``copy_`` refuse.
+    # A tensor whose array a live graph saved for backward cannot be changed in place at all
+    # (autograd/inplace.py).
 
     def _update(
-        self, what: str, write: Callable[[np.ndarray, np.ndarray], Any], other: Any = 0
+        self,
+        what: str,
+        write: Callable[[np.ndarray, np.ndarray], Any],
+        other: Any = 0,
+        out_of_place: Callable[[Any], Tensor] | None = None,
     ) -> Tensor:
-        """``write(self.data, other_array)`` in place after the checks above; returns self."""
+        """``write(self.data, other_array)`` in place after the checks above; returns self
+        (or ``out_of_place(other)`` when that must be recorded)."""
         o = self._operand(other)
         if autograd.is_grad_enabled() and (self.requires_grad or o.requires_grad):
-            if self._ctx is not None:
-                who = f"a tensor computed by {self._ctx.name}"
-            elif self.requires_grad:
-                who = "a leaf tensor that requires grad"
-            else:
-                who = "a tensor, with an operand that requires grad,"
+            if self._ctx is None and self.requires_grad:
+                raise RuntimeError(
+                    f"in-place {what} on a leaf tensor that requires grad, with grad mode on: "
+                    "an update of parameters must not be recorded; wrap it in "
+                    "`with tg.no_grad():` (as in PyTorch)"
+                )
+            if out_of_place is not None:
+                return out_of_place(o)
+            who = (
+                f"computed by {self._ctx.name}"
+                if self._ctx
+                else "given an operand that requires grad"
+            )
             raise RuntimeError(
-                f"in-place {what} on {who} with grad mode on: in-place operations are not "
-                "recorded for backward. To update parameters, wrap the update in "
-                "`with tg.no_grad():` (as in PyTorch); to compute a new value in the graph, "
-                "write it out of place (t = t - x)"
+                f"{what} on a tensor {who}, with grad mode on: in-place operations are not "
+                "recorded for backward; write it out of place (t = t * 2, not t.mul_(2)), or "
+                "update under `with tg.no_grad():` if it is not to be differentiated"
             )
         inplace.check_writeable(self.data, what)
         try:
@@ -598,16 +614,16 @@ class Tensor:
         return self._update("copy_", _copy_into, src)
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._update("+=", _ufunc_into(np.add), other)
+        return self._update("+=", _ufunc_into(np.add), other, self.__add__)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._update("-=", _ufunc_into(np.subtract), other)
+        return self._update("-=", _ufunc_into(np.subtract), other, self.__sub__)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._update("*=", _ufunc_into(np.multiply), other)
+        return self._update("*=", _ufunc_into(np.multiply), other, self.__mul__)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._update("/=", _ufunc_into(np.true_divide), other)
+        return self._update("/=", _ufunc_into(np.true_divide), other, self.__truediv__)
 
     # comparisons: bool tensors, never differentiable
 
