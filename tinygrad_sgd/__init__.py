@@ -25,6 +25,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import (
     Tensor,
+    cat,
     concatenate,
     get_default_dtype,
     maximum,
@@ -42,6 +43,7 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "__version__",
+    "cat",
     "concatenate",
     "data",
     "detect_anomaly",

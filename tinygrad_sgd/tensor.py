@@ -300,6 +300,25 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; an empty spec gives repr()."""
+        if not spec:
+            return repr(self)
+        if self.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, got shape {self.shape}; "
+                "format t.item() or t.numpy() instead"
+            )
+        return format(self.data.item(), spec)
+
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers (``ndarray.tolist``)."""
+        return self.data.tolist()
+
+    def numel(self) -> int:
+        """The number of elements (``size``)."""
+        return self.data.size
+
     def __bool__(self) -> bool:
         return bool(self.data)
 
@@ -687,12 +706,27 @@ class Tensor:
     def clip(self, lo: float | None, hi: float | None) -> Tensor:
         return ops.Clip.apply(self, lo, hi)
 
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """PyTorch's name for :meth:`clip`: values limited to [min, max]."""
+        return ops.Clip.apply(self, min, max)
+
+    def __abs__(self) -> Tensor:
+        return ops.Abs.apply(self)
+
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
         d = np.dtype(dtype)
         if d.kind not in "biuf":
             raise TypeError(f"astype: unsupported dtype {d}; use a bool, integer or float dtype")
         return ops.Cast.apply(self, d)
+
+    def float(self) -> Tensor:
+        """``astype(np.float32)``, as ``torch.Tensor.float``."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """``astype(np.float64)``, as ``torch.Tensor.double``."""
+        return self.astype(np.float64)
 
     def clone(self) -> Tensor:
         """A copy with its own buffer (differentiable: the gradient passes through unchanged)."""
@@ -781,6 +815,11 @@ class Tensor:
         if self.ndim < 2:
             raise ValueError(f"mT needs at least 2 dimensions, got shape {self.shape}")
         return self.swapaxes(-2, -1)
+
+    def view(self, *shape: Any) -> Tensor:
+        """PyTorch's name for :meth:`reshape` (the result may be a copy, never a shared view
+        whose writes show in ``self``)."""
+        return self.reshape(*shape)
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
@@ -875,6 +914,11 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*ts, axis=ax)
 
 
+def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """PyTorch's name for :func:`concatenate` (``dim`` is ``axis``)."""
+    return concatenate(tensors, axis=dim)
+
+
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors of equal shape along a new axis (``np.stack``)."""
     ts = _tensor_list(tensors, "stack")
@@ -954,6 +998,7 @@ def _index_part(i: Any) -> Any:
 
 __all__ = [
     "Tensor",
+    "cat",
     "concatenate",
     "get_default_dtype",
     "maximum",
