@@ -26,6 +26,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import (
     Tensor,
+    cat,
     concatenate,
     get_default_dtype,
     maximum,
@@ -44,6 +45,7 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "__version__",
+    "cat",
     "compile",
     "concatenate",
     "data",

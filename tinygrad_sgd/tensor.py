@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd, ops
-from .autograd import Context, backward
+from .autograd import Context, backward, inplace
 
 _default_dtype: np.dtype[Any] = np.dtype(np.float64)
 
@@ -313,6 +313,25 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; an empty spec gives repr()."""
+        if not spec:
+            return repr(self)
+        if self.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, got shape {self.shape}; "
+                "format t.item() or t.numpy() instead"
+            )
+        return format(self.data.item(), spec)
+
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers (``ndarray.tolist``)."""
+        return self.data.tolist()
+
+    def numel(self) -> int:
+        """The number of elements (``size``)."""
+        return self.data.size
+
     def __bool__(self) -> bool:
         _no_value_reads("bool(tensor)")
         return bool(self.data)
@@ -549,6 +568,98 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return self.__matmul__(other)
 
+    # ---------------------------------------------------------------- in-place updates
+    # PyTorch's semantics for updates such as ``with tg.no_grad(): w -= lr * w.grad``: the array
+    # is changed in place and ``w`` stays the same leaf.  In-place writes are never recorded in
+    # a graph, so with grad mode on:
+    # * a leaf that requires grad refuses them (PyTorch's error: wrap the update in no_grad());
+    # * where recording is needed otherwise (a tensor computed by an op, or an operand that
+    #   requires grad) the operators ``+= -= *= /=`` compute out of place and rebind the name,
+    #   recorded (``loss += penalty`` works; other references keep the old tensor), while the
+    #   methods ``add_`` ... ``copy_`` refuse.
+    # A tensor whose array a live graph saved for backward cannot be changed in place at all
+    # (autograd/inplace.py).
+
+    def _update(
+        self,
+        what: str,
+        write: Callable[[np.ndarray, np.ndarray], Any],
+        other: Any = 0,
+        out_of_place: Callable[[Any], Tensor] | None = None,
+    ) -> Tensor:
+        """``write(self.data, other_array)`` in place after the checks above; returns self
+        (or ``out_of_place(other)`` when that must be recorded)."""
+        o = self._operand(other)
+        if autograd.is_grad_enabled() and (self.requires_grad or o.requires_grad):
+            if self._ctx is None and self.requires_grad:
+                raise RuntimeError(
+                    f"in-place {what} on a leaf tensor that requires grad, with grad mode on: "
+                    "an update of parameters must not be recorded; wrap it in "
+                    "`with tg.no_grad():` (as in PyTorch)"
+                )
+            if out_of_place is not None:
+                return out_of_place(o)
+            who = (
+                f"computed by {self._ctx.name}"
+                if self._ctx
+                else "given an operand that requires grad"
+            )
+            raise RuntimeError(
+                f"{what} on a tensor {who}, with grad mode on: in-place operations are not "
+                "recorded for backward; write it out of place (t = t * 2, not t.mul_(2)), or "
+                "update under `with tg.no_grad():` if it is not to be differentiated"
+            )
+        inplace.check_writeable(self.data, what)
+        try:
+            write(self.data, o.data)
+        except ValueError as e:
+            raise ValueError(
+                f"in-place {what}: a value of shape {o.shape} cannot be broadcast to this "
+                f"tensor's shape {self.shape} (in place, the result must keep the tensor's shape)"
+            ) from e
+        except TypeError as e:  # numpy's UFuncTypeError: the result cannot be cast back
+            raise TypeError(
+                f"in-place {what}: the result of {self.dtype} and {o.dtype} cannot be stored in "
+                f"this tensor's dtype {self.dtype}; convert first (t = t.astype(...))"
+            ) from e
+        return self
+
+    def add_(self, other: Any) -> Tensor:
+        """In place ``self ← self + other`` (not recorded; see the rules above)."""
+        return self._update("add_", _ufunc_into(np.add), other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """In place ``self ← self − other``, e.g. the SGD step ``w.sub_(lr * w.grad)``."""
+        return self._update("sub_", _ufunc_into(np.subtract), other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In place ``self ← self · other``."""
+        return self._update("mul_", _ufunc_into(np.multiply), other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In place ``self ← self / other``."""
+        return self._update("div_", _ufunc_into(np.true_divide), other)
+
+    def zero_(self) -> Tensor:
+        """In place ``self ← 0`` (e.g. ``w.grad.zero_()``)."""
+        return self._update("zero_", _copy_into, 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """In place ``self ← src``, broadcast to this tensor's shape and cast to its dtype."""
+        return self._update("copy_", _copy_into, src)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._update("+=", _ufunc_into(np.add), other, self.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._update("-=", _ufunc_into(np.subtract), other, self.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._update("*=", _ufunc_into(np.multiply), other, self.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._update("/=", _ufunc_into(np.true_divide), other, self.__truediv__)
+
     # comparisons: bool tensors, never differentiable
 
     def _compare(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
@@ -611,12 +722,27 @@ class Tensor:
     def clip(self, lo: float | None, hi: float | None) -> Tensor:
         return ops.Clip.apply(self, lo, hi)
 
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """PyTorch's name for :meth:`clip`: values limited to [min, max]."""
+        return ops.Clip.apply(self, min, max)
+
+    def __abs__(self) -> Tensor:
+        return ops.Abs.apply(self)
+
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
         d = np.dtype(dtype)
         if d.kind not in "biuf":
             raise TypeError(f"astype: unsupported dtype {d}; use a bool, integer or float dtype")
         return ops.Cast.apply(self, d)
+
+    def float(self) -> Tensor:
+        """``astype(np.float32)``, as ``torch.Tensor.float``."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """``astype(np.float64)``, as ``torch.Tensor.double``."""
+        return self.astype(np.float64)
 
     def clone(self) -> Tensor:
         """A copy with its own buffer (differentiable: the gradient passes through unchanged)."""
@@ -675,8 +801,41 @@ class Tensor:
         return ops.Reshape.apply(self, _shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes, with NumPy's meaning: ``transpose()`` reverses them all and
+        ``transpose(*axes)`` lists the new order (so ``t.transpose(0, 1)`` of a 2-D tensor is
+        ``t`` itself).  PyTorch's ``transpose(a, b)``, which swaps two axes, is
+        :meth:`swapaxes`; its ``permute`` is :meth:`permute`."""
         ax = _shape_arg(axes) if axes else None
         return ops.Transpose.apply(self, ax)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: output axis i is input axis ``dims[i]`` (``torch.permute``; NumPy's
+        ``transpose(*axes)``).  Every axis must be named once."""
+        ax = _shape_arg(dims)
+        n = self.ndim
+        order = tuple(a + n if -n <= a < 0 else a for a in ax)
+        if sorted(order) != list(range(n)):
+            raise ValueError(f"permute: {ax} is not a permutation of the {n} axes of {self.shape}")
+        return ops.Transpose.apply(self, order)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (``np.swapaxes``; PyTorch's ``transpose(dim0, dim1)``)."""
+        a, b = (ops.normalize_axis(x, self.ndim, single=True) for x in (axis1, axis2))
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return ops.Transpose.apply(self, tuple(order))
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: the matrix transpose of each matrix in a batch."""
+        if self.ndim < 2:
+            raise ValueError(f"mT needs at least 2 dimensions, got shape {self.shape}")
+        return self.swapaxes(-2, -1)
+
+    def view(self, *shape: Any) -> Tensor:
+        """PyTorch's name for :meth:`reshape` (the result may be a copy, never a shared view
+        whose writes show in ``self``)."""
+        return self.reshape(*shape)
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
@@ -771,6 +930,11 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return ops.Concatenate.apply(*ts, axis=ax)
 
 
+def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """PyTorch's name for :func:`concatenate` (``dim`` is ``axis``)."""
+    return concatenate(tensors, axis=dim)
+
+
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors of equal shape along a new axis (``np.stack``)."""
     ts = _tensor_list(tensors, "stack")
@@ -818,6 +982,15 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         ) from None
 
 
+def _ufunc_into(ufunc: np.ufunc) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """``ufunc(d, o)`` written into ``d`` (same-kind casting: float64 into float32 is fine)."""
+    return lambda d, o: ufunc(d, o, out=d, casting="same_kind")
+
+
+def _copy_into(d: np.ndarray, o: np.ndarray) -> None:
+    np.copyto(d, o, casting="same_kind")
+
+
 def _index(index: Any) -> Any:
     """Turn Tensors and lists inside an index into NumPy arrays; reject float indices."""
     if isinstance(index, tuple):
@@ -841,6 +1014,7 @@ def _index_part(i: Any) -> Any:
 
 __all__ = [
     "Tensor",
+    "cat",
     "concatenate",
     "get_default_dtype",
     "maximum",

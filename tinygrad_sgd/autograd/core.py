@@ -109,7 +109,7 @@ class Context:
                     saved[k] = t
                     break
         self._saved = tuple(saved)
-        self._lock = inplace.lock([a for a, v in zip(self._arrays, saved) if a is not v])
+        self._lock = inplace.lock([a for a, v in zip(self._arrays, saved) if a is not v], self.name)
 
     def _free(self) -> None:
         if self._lock is not None:

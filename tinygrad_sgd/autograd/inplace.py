@@ -19,8 +19,12 @@ The same goes for gradients: a tensor's ``.grad`` never shares its array with an
 (δ passed through an add to two inputs, a hook that kept it, the user's seed), or a write into
 one would change another.  :func:`owned` decides whether a fresh gradient can be taken as it is.
 
-The core calls exactly three things here: ``lock(arrays)`` after forward, ``Lock.release()``
-when a context is freed, and ``owned(g)`` when a leaf receives its first gradient.
+Tensor's in-place methods (``w -= lr * w.grad`` under ``no_grad``) ask :func:`check_writeable`
+first, which names the op that saved the array instead of NumPy's bare "read-only".
+
+The core calls exactly three things here: ``lock(arrays, op_name)`` after forward,
+``Lock.release()`` when a context is freed, and ``owned(g)`` when a leaf receives its first
+gradient.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 import numpy as np
 
 _counts: dict[int, int] = {}  # id(array) -> number of live locks on it
+_savers: dict[int, str] = {}  # id(array) -> the op that first locked it (for error messages)
 _guard = threading.Lock()  # graphs may be built and freed in several threads at once
 
 
@@ -53,6 +58,7 @@ class Lock:
                     _counts[id(a)] = n
                     continue
                 del _counts[id(a)]
+                _savers.pop(id(a), None)
                 try:
                     a.setflags(write=True)
                 except ValueError:  # its base is still locked by another graph: stays read-only
@@ -69,8 +75,9 @@ class Lock:
         return (Lock, ([],))
 
 
-def lock(arrays: Iterable[Any]) -> Lock | None:
-    """Make each array (and the bases it views) read-only until the returned Lock is released."""
+def lock(arrays: Iterable[Any], op_name: str = "an op") -> Lock | None:
+    """Make each array (and the bases it views) read-only until the returned Lock is released;
+    ``op_name`` (the op that saved them) is what :func:`check_writeable` reports."""
     locked: list[np.ndarray] = []
     with _guard:
         for v in arrays:
@@ -82,9 +89,35 @@ def lock(arrays: Iterable[Any]) -> Lock | None:
                 elif v.flags.writeable:
                     v.setflags(write=False)
                     _counts[id(v)] = 1
+                    _savers[id(v)] = op_name
                     locked.append(v)
                 v = v.base
     return Lock(locked) if locked else None
+
+
+def check_writeable(array: np.ndarray, what: str) -> None:
+    """Raise a RuntimeError naming the op that saved ``array`` (or a base of it) if it is locked,
+    or saying that it is read-only if it is read-only for another reason; ``what`` names the
+    in-place operation, e.g. ``"-="``."""
+    if array.flags.writeable:
+        return
+    v: Any = array
+    with _guard:
+        while isinstance(v, np.ndarray) and id(v) not in _counts:
+            v = v.base
+        op = _savers.get(id(v)) if isinstance(v, np.ndarray) else None
+    if op is None:
+        raise RuntimeError(
+            f"in-place {what}: the tensor's array is read-only (NumPy flags.writeable is False, "
+            "e.g. Tensor.from_numpy of a read-only array); build a new tensor instead "
+            "(t = t + x), or make the array writeable first"
+        )
+    raise RuntimeError(
+        f"in-place {what}: this tensor's values were saved for backward by {op} in a graph "
+        "that is still alive, and changing them would make its gradient wrong. Call backward() "
+        "on that graph first (it frees it), or drop it (del loss), or build a new tensor "
+        "(t = t + x) instead of updating this one"
+    )
 
 
 def owned(g: np.ndarray) -> np.ndarray:

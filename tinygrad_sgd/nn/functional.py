@@ -324,7 +324,10 @@ class QuadraticCost(Function):
     def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:
         a, y = ctx.saved_tensors
         ga = a - y
-        ga *= g * ctx.scale  # in place on arrays (ga is fresh); recorded on Tensors (see Sigmoid)
+        if isinstance(ga, np.ndarray):
+            ga *= g * ctx.scale  # in place: ga is fresh (see Sigmoid)
+        else:
+            ga = ga * (g * ctx.scale)  # a Tensor under create_graph: recorded, so not in place
         return ga, (-ga if ctx.needs_input_grad[1] else None), None
 
 

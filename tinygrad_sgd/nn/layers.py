@@ -129,9 +129,24 @@ class Linear(Module):
         """(Re)initialise weight and bias with the scheme ``init`` (see the class docstring)."""
         _initialise("Linear", self.weight, self.bias, init, seed)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """z = x Wᵀ + b for x of shape (..., in_features)."""
+    def forward(self, x: Any) -> Tensor:
+        """z = x Wᵀ + b for x of shape (..., in_features).
+
+        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype).  A
+        floating input of another dtype than the layer's is a ``TypeError`` naming both, as in
+        PyTorch (a float64 batch in a float32 network would silently compute in float64).
+        """
         # NOTE: the hot path: one fused graph node (ops.Linear) instead of transpose, matmul, add.
+        d = self.weight.dtype
+        if not isinstance(x, Tensor):
+            floating = isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f"
+            x = Tensor(x, dtype=None if floating else d)
+        if x.dtype != d:
+            raise TypeError(
+                f"Linear({self.in_features}, {self.out_features}): the input is {x.dtype} but "
+                f"the layer's parameters are {d}; convert the input (x.astype(np.{d})) or the "
+                f"model (model.to(np.{x.dtype}))"
+            )
         if x.shape[-1:] != (self.in_features,):
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}): expected input whose last "
