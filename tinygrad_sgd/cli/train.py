@@ -3,56 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
 from ..train import COSTS, DATASETS, INITS, TrainConfig, train
+from ..train.run import CONFIG_FIELDS
+from ._options import checked
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _sizes(text: str) -> list[int]:
+    """``"30"`` -> [30], ``"100,30"`` -> [100, 30], ``""`` -> [] (no hidden layer)."""
+    return [int(p) for p in text.split(",")] if text.strip() else []
 
 
-def _epochs(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more epochs, got {v}")
-    return v
-
-
-def _learning_rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive learning rate, got {text}")
-    return v
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
-    parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes such as 30 or 100,30, got {text!r}"
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
+# Each option accepts exactly what TrainConfig's field of the same name does.
+_batch_size = checked(CONFIG_FIELDS["batch_size"], int)
+_epochs = checked(CONFIG_FIELDS["epochs"], int)
+_learning_rate = checked(CONFIG_FIELDS["lr"], float)
+_hidden = checked(CONFIG_FIELDS["hidden"], _sizes)
+_seed = checked(CONFIG_FIELDS["seed"], int)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--epochs", type=_epochs, default=None, help="epochs in total (default: 30)")
     a(
         "--batch-size",
-        type=_positive_int,
+        type=_batch_size,
         default=None,
         metavar="M",
         help="mini-batch size m (default: 10)",
@@ -122,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--seed",
-        type=int,
+        type=_seed,
         default=None,
         help="seed of the initial weights and the shuffling (default: 0)",
     )
@@ -166,23 +135,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_CONFIG_OPTIONS = (
-    "dataset",
-    "hidden",
-    "epochs",
-    "batch_size",
-    "lr",
-    "cost",
-    "init",
-    "seed",
-    "dtype",
-    "eval_set",
-)
-
-
 def run_command(args: argparse.Namespace) -> int:
     """Run ``train`` from parsed arguments; returns the exit status."""
-    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k) for k in CONFIG_FIELDS if getattr(args, k, None) is not None}
     try:
         if args.resume is not None:
             _model, history = train(
@@ -209,7 +164,11 @@ def run_command(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FloatingPointError, NotAFileError) as e:
+    except (ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # reading the data or a checkpoint, writing an output: name the file
+        where = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+        print(f"error: {where}", file=sys.stderr)
         return 1
     return 0

@@ -39,7 +39,7 @@ from ..autograd import no_grad
 from ..data import DataLoader
 from ..tensor import Tensor
 
-__all__ = ["COSTS", "INITS", "History", "build_network", "evaluate", "fit"]
+__all__ = ["COSTS", "INITS", "History", "build_network", "evaluate", "fit", "network_shapes"]
 
 COSTS = ("quadratic", "cross-entropy")
 INITS = ("standard", "scaled")
@@ -103,12 +103,21 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
+        """The history that :meth:`to_dict` gave: lists of numbers, all of one length."""
         missing = [k for k in cls._FIELDS if k not in d]
         if missing:
             raise ValueError(f"History.from_dict: missing {', '.join(missing)}")
+        columns = [d[k] for k in cls._FIELDS]
+        if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) > 1:
+            raise ValueError("History.from_dict: expected lists of one length")
         h = cls()
-        for values in zip(*(d[k] for k in cls._FIELDS)):
-            h.append(*values)
+        for values in zip(*columns):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"History.from_dict: expected numbers, got {values!r:.80}")
+            try:
+                h.append(*values)
+            except (ValueError, OverflowError):  # int(nan), int(inf)
+                raise ValueError(f"History.from_dict: bad values {values!r:.80}") from None
         return h
 
     _FIELDS = ("epoch", "train_cost", "eval_cost", "correct", "total", "seconds")
@@ -149,6 +158,16 @@ def build_network(
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(n_in, n_out, init=init, seed=rng, dtype=dtype), nn.Sigmoid()]
     return nn.Sequential(*layers)
+
+
+def network_shapes(sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """The ``state_dict`` shapes of ``build_network(sizes)``, without building it: a
+    checkpoint's arrays are checked against them before any memory is allocated."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{2 * i}.weight"] = (int(n_out), int(n_in))
+        shapes[f"{2 * i}.bias"] = (int(n_out),)
+    return shapes
 
 
 def _cost_function(model: nn.Module, cost: str) -> Callable[[Any, Tensor], Tensor]:
@@ -269,6 +288,10 @@ def fit(
     from ``start_epoch`` to ``epochs − 1``, appending to ``history``; ``on_epoch_end(k, history)``
     runs after each (e.g. to save a checkpoint).
     ``progress``: a progress bar on stderr during each epoch (default: when stderr is a terminal).
+
+    Divergence raises ``FloatingPointError`` naming the epoch: a mini-batch cost that is not
+    finite, or, after the epoch's last step, a weight or the evaluation cost that is not; the
+    epoch is then neither logged, recorded nor passed to ``on_epoch_end``.
     """
     if cost not in COSTS:
         raise ValueError(f"fit: cost must be one of {', '.join(COSTS)}, got {cost!r}")
@@ -330,10 +353,22 @@ def fit(
             seen += len(xb)
             bar.update(i + 1)
         bar.close()
+        # The last step can make the weights non-finite while every cost it saw was finite:
+        # such an epoch is neither reported nor handed to on_epoch_end (no checkpoint of it).
+        if not all(np.isfinite(p.data).all() for p in params):
+            raise FloatingPointError(
+                f"fit: epoch {k} diverged: its last step made the weights NaN or infinite "
+                f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+            )
         model.eval()
         if eval_data is not None:
             correct, eval_cost = evaluate(model, X_eval, y_eval, cost)
             total = len(y_eval)
+            if not math.isfinite(eval_cost):
+                raise FloatingPointError(
+                    f"fit: epoch {k} diverged: the cost on the evaluation set is {eval_cost} "
+                    f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+                )
         else:
             correct, eval_cost, total = 0, math.nan, 0
         seconds = time.perf_counter() - t0

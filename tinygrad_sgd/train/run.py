@@ -8,6 +8,7 @@ exactly, and at the end it can draw the learning curves (:func:`plot_history`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -18,21 +19,136 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from .._atomic import atomic_open
+from .._atomic import atomic_open, check_writable, writer_lock
 from ..data import DataLoader, load_digits, load_mnist
 from ..serialization import load as _load
 from ..serialization import save as _save
-from .loop import COSTS, INITS, History, Split, build_network, fit
+from ..tensor import Tensor
+from .loop import COSTS, INITS, History, Split, build_network, fit, network_shapes
 
-__all__ = ["DATASETS", "TrainConfig", "load_checkpoint", "plot_history", "train"]
+__all__ = ["CONFIG_FIELDS", "DATASETS", "TrainConfig", "load_checkpoint", "plot_history", "train"]
 
 DATASETS = ("digits", "mnist")
+DTYPES = ("float32", "float64")
+EVAL_SETS = ("test", "validation")
 CHECKPOINT_FORMAT = "tinygrad_sgd.train/1"
+# Epochs, mini-batch and layer sizes lie in [low, MAX_COUNT): far above any run of the book, and
+# below the sizes that overflow NumPy's indexing or allocate without end.
+MAX_COUNT = 10**9
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to 60 characters (a tampered file may hold a huge value)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class Integer:
+    """A config value that is an integer (not a bool) with ``low <= v < high``."""
+
+    low: int
+    high: int | None = None
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"an integer >= {self.low}"
+        digits = str(self.high)
+        power_of_ten = len(digits) > 4 and digits.rstrip("0") == "1"
+        high = f"10**{len(digits) - 1}" if power_of_ten else digits
+        return f"an integer in [{self.low}, {high})"
+
+    def __call__(self, value: Any) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        v = int(value)
+        if v < self.low or (self.high is not None and v >= self.high):
+            raise ValueError(f"expected {self.describe()}, got {v}")
+        return v
+
+
+@dataclass(frozen=True)
+class Real:
+    """A config value that is a finite number (int or float, not a bool) above ``low``
+    (``low`` itself allowed when ``closed``) and at most ``high``."""
+
+    low: float
+    high: float = math.inf
+    closed: bool = False
+
+    def describe(self) -> str:
+        low = f"{'>=' if self.closed else '>'} {self.low:g}"
+        return f"a finite number {low}" + (f" and <= {self.high:g}" if self.high < math.inf else "")
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        v = float(value)
+        above = v >= self.low if self.closed else v > self.low
+        if not (math.isfinite(v) and above and v <= self.high):
+            raise ValueError(f"expected {self.describe()}, got {v}")
+        return v
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A config value that is one of the strings ``options``."""
+
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.options:
+            raise ValueError(f"expected {self.describe()}, got {_shown(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A config value that is a list (or tuple) of ``item`` values: the hidden layer sizes."""
+
+    item: Integer
+
+    def describe(self) -> str:
+        return f"layer sizes, each {self.item.describe()}"
+
+    def __call__(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        try:
+            return tuple(self.item(v) for v in value)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"layer sizes: {e}") from None
+
+
+# TrainConfig's fields: name -> the check of its value (its type and range), which also
+# converts it (numpy ints to int, a list of sizes to a tuple).  A checkpoint's config, the
+# command-line options and TrainConfig.validate all go through this table: a new field of
+# TrainConfig is one row here (tests/test_train.py checks that every field has one).
+CONFIG_FIELDS: dict[str, Integer | Real | Choice | Sizes] = {
+    "dataset": Choice(DATASETS),
+    "hidden": Sizes(Integer(1, MAX_COUNT)),
+    "epochs": Integer(0, MAX_COUNT),
+    "batch_size": Integer(1, MAX_COUNT),
+    "lr": Real(0.0),
+    "cost": Choice(COSTS),
+    "init": Choice(INITS),
+    "seed": Integer(0),
+    "dtype": Choice(DTYPES),
+    "eval_set": Choice(EVAL_SETS),
+}
 
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a run (what a checkpoint records to resume it exactly)."""
+    """Everything that decides a run (what a checkpoint records to resume it exactly).
+
+    The type and range of every field is in :data:`CONFIG_FIELDS`.
+    """
 
     dataset: str = "digits"
     hidden: tuple[int, ...] = (30,)
@@ -52,30 +168,29 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        if "hidden" in known:
-            known["hidden"] = tuple(int(h) for h in known["hidden"])
-        return cls(**known)
+        """A config from :meth:`to_dict`'s dict (a checkpoint's): every value is checked
+        (:meth:`validate`), an unknown name is refused, and a missing one takes its default
+        (a checkpoint written before the field existed)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"the config must be a dict, got {type(d).__name__}")
+        unknown = [k for k in d if k not in CONFIG_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(map(_shown, unknown))}")
+        config = cls(**d)
+        config.validate()
+        return config
 
     def validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        if self.cost not in COSTS:
-            raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.eval_set not in ("test", "validation"):
-            raise ValueError(f"eval_set must be 'test' or 'validation', got {self.eval_set!r}")
+        """Check every field against :data:`CONFIG_FIELDS` (``TypeError`` or ``ValueError``
+        naming the field), converting it in place (a list of sizes to a tuple, numpy ints to
+        int), then the rules between fields."""
+        for name in self.__dataclass_fields__:
+            try:
+                setattr(self, name, CONFIG_FIELDS[name](getattr(self, name)))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"config field {name!r}: {e}") from None
         if self.eval_set == "validation" and self.dataset != "mnist":
             raise ValueError("only MNIST has a validation set; the digits have train and test")
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden layer sizes must be positive, got {list(self.hidden)}")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate must be a positive number, got {self.lr}")
 
 
 def _load_dataset(
@@ -121,34 +236,108 @@ def _checkpoint(
     }
 
 
+def _optimizer(config: TrainConfig, model: nn.Module) -> optim.SGD:
+    """The run's optimizer: the book's w → w − η ∂C/∂w, η = ``config.lr``."""
+    return optim.SGD(model.parameters(), lr=config.lr)
+
+
+def _check_weights(weights: Any, config: TrainConfig) -> list[int]:
+    """The layer sizes ``[n_in, *hidden, n_out]`` of a checkpoint's weights, after checking,
+    before anything is allocated, that they are exactly the arrays of the network the config
+    describes (names, shapes, dtype) and finite."""
+    if not isinstance(weights, dict):
+        raise TypeError(f"the weights ('model') must be a dict, got {type(weights).__name__}")
+    last = f"{2 * len(config.hidden)}.weight"
+    first, final = weights.get("0.weight"), weights.get(last)
+    if not (isinstance(first, Tensor) and first.ndim == 2):
+        raise ValueError("the weights need a 2-d array '0.weight'")
+    if not (isinstance(final, Tensor) and final.ndim == 2):
+        raise ValueError(f"the weights need a 2-d array {last!r}")
+    sizes = [first.shape[1], *config.hidden, final.shape[0]]
+    expected = network_shapes(sizes)
+    if set(weights) != set(expected) or min(sizes) < 1:
+        raise ValueError(
+            f"the weights {_shown(list(weights))} are not those of the network "
+            f"{_shown(sizes)} that the config describes"
+        )
+    dtype = np.dtype(config.dtype)
+    for key, shape in expected.items():
+        w = weights[key]
+        if not isinstance(w, Tensor) or w.shape != shape or w.dtype != dtype:
+            got = f"{w.shape} {w.dtype}" if isinstance(w, Tensor) else type(w).__name__
+            raise ValueError(
+                f"the weights do not fit the config: {key!r} is {got}, the network {sizes} "
+                f"needs {shape} {dtype}"
+            )
+    bad = [key for key in expected if not np.isfinite(weights[key].data).all()]
+    if bad:
+        raise ValueError(
+            f"the file holds non-finite weights (NaN or ±inf in {', '.join(bad)}), the state "
+            "of a diverged run; it cannot be resumed"
+        )
+    return sizes
+
+
+def _check_optimizer(opt: optim.SGD, fresh: optim.SGD) -> None:
+    """A loaded optimizer state may differ from the run's own optimizer ``fresh`` only in its
+    learning rates (a schedule changes them), which must be finite and > 0, and in its
+    (finite) buffers."""
+    settings = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in opt.param_groups]
+    own = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in fresh.param_groups]
+    if settings != own:
+        raise ValueError(f"the optimizer's settings {_shown(settings)} are not the run's {own}")
+    for g in opt.param_groups:
+        try:
+            CONFIG_FIELDS["lr"](g["lr"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"the optimizer's learning rate: {e}") from None
+    for state in opt.state.values():
+        for key, value in state.items():
+            if isinstance(value, np.ndarray) and not np.isfinite(value).all():
+                raise ValueError(f"the optimizer state {key!r} is not finite")
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[str, Any]]:
     """(model, checkpoint dict) from a file written by ``train(save=...)`` / ``--save``.
 
     The model is rebuilt from the recorded configuration and its weights loaded; the dict holds
     ``config`` (a :class:`TrainConfig`), ``epoch`` (the last completed epoch), ``history`` (a
     :class:`History`), ``optimizer`` and ``shuffle_rng`` (the states needed to resume).
+
+    Everything is checked, and the network is built only when its weights are known to fit:
+    the config (each field's type and range, :data:`CONFIG_FIELDS`), the weights' names,
+    shapes and dtype against the network the config describes, and that they are finite; the
+    epoch (in [0, 10**9)) and the history of epochs 0 to it; the shuffling state; the optimizer
+    state, which may differ from the config's only in its learning rate (the η in force, which
+    ``train`` prints).  ``FileNotFoundError``, ``OSError`` (``PermissionError``...) or a
+    ``ValueError`` whose message names the file otherwise.
     """
+    name = os.fspath(path)
     ck = _load(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a tinygrad_sgd training checkpoint")
+        raise ValueError(f"{name}: not a tinygrad_sgd training checkpoint")
     try:
         config = TrainConfig.from_dict(ck["config"])
-        n_in = int(ck["model"]["0.weight"].shape[1])
-        n_out = int(ck["model"][f"{2 * len(config.hidden)}.weight"].shape[0])
-        model = build_network([n_in, *config.hidden, n_out], config.init, 0, config.dtype)
+        sizes = _check_weights(ck["model"], config)
+        model = build_network(sizes, config.init, 0, config.dtype)
         model.load_state_dict(ck["model"])
-        ck["config"] = config
-        ck["history"] = History.from_dict(ck["history"])
-        for key in ("epoch", "optimizer", "shuffle_rng"):
-            ck[key]  # noqa: B018  (present, or KeyError below)
-        # Everything resuming needs must load here, so a bad file is reported with its name.
-        ck["epoch"] = int(ck["epoch"])
-        np.random.PCG64().state = ck["shuffle_rng"]
-        optim.SGD(model.parameters(), lr=config.lr).load_state_dict(ck["optimizer"])
-    except (KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"{path}: damaged training checkpoint (missing or wrong {e})") from None
-    except ValueError as e:
-        raise ValueError(f"{path}: damaged or mismatched training checkpoint: {e}") from None
+        epoch = Integer(0, MAX_COUNT)(ck["epoch"])
+        history = History.from_dict(ck["history"])
+        if len(history) != epoch + 1 or history.epoch != list(range(epoch + 1)):
+            raise ValueError(f"the history does not record epochs 0 to {epoch}")
+        shuffle_rng = ck["shuffle_rng"]
+        try:
+            np.random.PCG64().state = shuffle_rng
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            raise ValueError(f"bad shuffling state ({e!r:.80})") from None
+        opt = _optimizer(config, model)
+        opt.load_state_dict(ck["optimizer"])
+        _check_optimizer(opt, _optimizer(config, model))
+    except KeyError as e:
+        raise ValueError(f"{name}: damaged training checkpoint: no entry {e}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise ValueError(f"{name}: damaged or mismatched training checkpoint: {e}") from None
+    ck.update(config=config, epoch=epoch, history=history)
     return model, ck
 
 
@@ -223,9 +412,74 @@ def train(
     exactly that of an uninterrupted run. ``plot``: learning curves as a PNG at the end.
     ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
     Returns ``(model, history)``.
+
+    Before anything runs, every output path is checked (:func:`_check_outputs`), and the run
+    holds the writer lock of ``save`` until it ends (:func:`~tinygrad_sgd._atomic.writer_lock`:
+    a second run saving to the same file is refused with ``FileLockedError``).  An epoch that
+    diverges (non-finite weights or evaluation cost) stops the run with ``FloatingPointError``
+    naming it, before it is reported or saved: ``save`` keeps the last good epoch.  An
+    ``OSError`` while writing names the file (``<path>: <reason>``); the old file is intact.
     """
+    _check_outputs(save, plot, resume)
+    with writer_lock(save) if save is not None else contextlib.nullcontext():
+        return _train(
+            config,
+            overrides,
+            data_dir=data_dir,
+            download=download,
+            save=save,
+            resume=resume,
+            plot=plot,
+            log=log,
+            progress=progress,
+            validation_size=validation_size,
+        )
+
+
+def _check_outputs(
+    save: str | os.PathLike[str] | None,
+    plot: str | os.PathLike[str] | None,
+    resume: str | os.PathLike[str] | None,
+) -> None:
+    """Fail now, not after the run, when an output could not be written: each path's folder
+    exists and this process may create files in it, and the path is not a directory, device
+    or FIFO (:func:`~tinygrad_sgd._atomic.check_writable`); the plot would not replace the
+    checkpoint being written or resumed; matplotlib is there for the plot."""
+    outputs = {option: path for option, path in (("--save", save), ("--plot", plot)) if path}
+    targets = {option: check_writable(path) for option, path in outputs.items()}
     if plot is not None:
+        checkpoints = [targets.get("--save")] + ([os.path.realpath(resume)] if resume else [])
+        if targets["--plot"] in checkpoints:
+            raise ValueError(f"--plot {plot}: is the checkpoint; the picture would replace it")
         _check_plot_available()
+
+
+def _named(path: str | os.PathLike[str], e: OSError) -> OSError:
+    """``e`` as an error of its type whose message is ``<path>: <reason>``, naming the file
+    asked for (the OS may name the temporary file, or nothing, as in "File too large")."""
+    shown = os.fspath(path)
+    if e.strerror is None and str(e).startswith(shown):  # the atomic writer's, naming it
+        return e
+    return type(e)(f"{shown}: {e.strerror or e}")
+
+
+def _train(
+    config: TrainConfig | None,
+    overrides: dict[str, Any],
+    *,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    save: str | os.PathLike[str] | None,
+    resume: str | os.PathLike[str] | None,
+    plot: str | os.PathLike[str] | None,
+    log: Callable[[str], None] | None,
+    progress: bool | None,
+    validation_size: int,
+) -> tuple[nn.Sequential, History]:
+    """:func:`train` once its outputs are checked and its checkpoint locked."""
+    unknown = [k for k in overrides if k not in CONFIG_FIELDS]
+    if unknown:
+        raise TypeError(f"train: unknown config field(s) {', '.join(unknown)}")
     start_epoch = 0
     history = History()
     if resume is not None:
@@ -247,7 +501,6 @@ def train(
     else:
         cfg = config if config is not None else TrainConfig()
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
-    cfg.validate()
 
     train_set, eval_set, source = _load_dataset(cfg, data_dir, download, validation_size)
     n_in = train_set[0].shape[1]
@@ -256,9 +509,12 @@ def train(
     init_rng, shuffle_seed = _rng_seeds(cfg.seed)
     if resume is None:
         model = build_network(sizes, cfg.init, init_rng, cfg.dtype)
-    elif model.state_dict()["0.weight"].shape[1] != n_in:
-        raise ValueError(f"--resume {resume}: the checkpoint's network does not fit {source}")
-    opt = optim.SGD(model.parameters(), lr=cfg.lr)
+    elif {k: v.shape for k, v in model.state_dict().items()} != network_shapes(sizes):
+        raise ValueError(
+            f"--resume {resume}: the checkpoint's network does not fit {source}, which needs "
+            f"{sizes}"
+        )
+    opt = _optimizer(cfg, model)
     targets = nn.F.one_hot(train_set[1], n_out, dtype=train_set[0].dtype)
     loader = DataLoader(train_set[0], targets, cfg.batch_size, seed=shuffle_seed)
     if resume is not None:
@@ -268,9 +524,13 @@ def train(
     if log is not None:
         eval_name = "validation" if cfg.eval_set == "validation" else "test"
         neurons = "sigmoid neurons"
+        rates = list(dict.fromkeys(g["lr"] for g in opt.param_groups))  # the η in force
+        eta = ", ".join(map(str, rates))
+        if rates != [cfg.lr]:
+            eta += f" (from the checkpoint's optimizer state; the config's η is {cfg.lr})"
         log(
             f"Network {sizes} of {neurons}, {cfg.cost} cost, {cfg.init} init, "
-            f"η = {cfg.lr}, m = {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}, "
+            f"η = {eta}, m = {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}, "
             f"{cfg.dtype}"
         )
         log(
@@ -280,26 +540,39 @@ def train(
         if start_epoch:
             log(f"Resuming from {resume} after epoch {start_epoch - 1}")
 
-    def after_epoch(k: int, h: History) -> None:
-        if save is not None:
-            _save(_checkpoint(cfg, k, model, opt, loader, h), save)
+    last_saved: int | None = None
 
-    history = fit(
-        model,
-        train_set,
-        eval_set,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        cost=cfg.cost,
-        optimizer=opt,
-        loader=loader,
-        start_epoch=start_epoch,
-        history=history,
-        on_epoch_end=after_epoch,
-        log=log,
-        progress=progress,
-    )
+    def after_epoch(k: int, h: History) -> None:
+        nonlocal last_saved
+        if save is not None:
+            try:
+                _save(_checkpoint(cfg, k, model, opt, loader, h), save)
+            except OSError as e:
+                raise _named(save, e) from e
+            last_saved = k
+
+    try:
+        history = fit(
+            model,
+            train_set,
+            eval_set,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            cost=cfg.cost,
+            optimizer=opt,
+            loader=loader,
+            start_epoch=start_epoch,
+            history=history,
+            on_epoch_end=after_epoch,
+            log=log,
+            progress=progress,
+        )
+    except FloatingPointError as e:
+        if save is None:
+            raise
+        kept = "was not written" if last_saved is None else f"keeps epoch {last_saved}"
+        raise FloatingPointError(f"{e}; the checkpoint {save} {kept}") from None
     if log is not None and len(history):
         k = history.best()
         i = history.epoch.index(k)
@@ -310,7 +583,10 @@ def train(
         )
     if plot is not None and len(history):
         title = f"{cfg.dataset}: network {sizes}, {cfg.cost} cost, η = {cfg.lr}"
-        plot_history(history, plot, title=title)
+        try:
+            plot_history(history, plot, title=title)
+        except OSError as e:
+            raise _named(plot, e) from e
         if log is not None:
             log(f"Learning curves written to {plot}")
     return model, history
