@@ -185,10 +185,8 @@ class TrainConfig:
         naming the field), converting it in place (a list of sizes to a tuple, numpy ints to
         int), then the rules between fields."""
         for name in self.__dataclass_fields__:
-            try:
-                setattr(self, name, CONFIG_FIELDS[name](getattr(self, name)))
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"config field {name!r}: {e}") from None
+            value = _checked(f"config field {name!r}", CONFIG_FIELDS[name], getattr(self, name))
+            setattr(self, name, value)
         if self.eval_set == "validation" and self.dataset != "mnist":
             raise ValueError("only MNIST has a validation set; the digits have train and test")
 
@@ -234,6 +232,14 @@ def _checkpoint(
         "shuffle_rng": loader.rng.bit_generator.state,
         "history": history.to_dict(),
     }
+
+
+def _checked(label: str, check: Integer | Real | Choice | Sizes, value: Any) -> Any:
+    """``check(value)``, its error starting with ``label``."""
+    try:
+        return check(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{label}: {e}") from None
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> optim.SGD:
@@ -285,16 +291,13 @@ def _check_optimizer(opt: optim.SGD, fresh: optim.SGD) -> None:
     settings = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in opt.param_groups]
     own = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in fresh.param_groups]
     if settings != own:
-        raise ValueError(f"the optimizer's settings {_shown(settings)} are not the run's {own}")
+        raise ValueError(f"its settings {_shown(settings)} are not the run's {own}")
     for g in opt.param_groups:
-        try:
-            CONFIG_FIELDS["lr"](g["lr"])
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"the optimizer's learning rate: {e}") from None
+        _checked("its learning rate", CONFIG_FIELDS["lr"], g["lr"])
     for state in opt.state.values():
         for key, value in state.items():
             if isinstance(value, np.ndarray) and not np.isfinite(value).all():
-                raise ValueError(f"the optimizer state {key!r} is not finite")
+                raise ValueError(f"its {key!r} is not finite")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[str, Any]]:
@@ -316,27 +319,28 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[s
     ck = _load(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{name}: not a tinygrad_sgd training checkpoint")
+    part = ""  # the part being read, for the message (the config's and weights' say it)
     try:
         config = TrainConfig.from_dict(ck["config"])
         sizes = _check_weights(ck["model"], config)
         model = build_network(sizes, config.init, 0, config.dtype)
         model.load_state_dict(ck["model"])
+        part = "the epoch: "
         epoch = Integer(0, MAX_COUNT)(ck["epoch"])
+        part = "the history: "
         history = History.from_dict(ck["history"])
         if len(history) != epoch + 1 or history.epoch != list(range(epoch + 1)):
-            raise ValueError(f"the history does not record epochs 0 to {epoch}")
-        shuffle_rng = ck["shuffle_rng"]
-        try:
-            np.random.PCG64().state = shuffle_rng
-        except (TypeError, ValueError, KeyError, OverflowError) as e:
-            raise ValueError(f"bad shuffling state ({e!r:.80})") from None
+            raise ValueError(f"it does not record epochs 0 to {epoch}")
+        part = "the shuffling state: "
+        np.random.PCG64().state = ck["shuffle_rng"]
+        part = "the optimizer state: "
         opt = _optimizer(config, model)
         opt.load_state_dict(ck["optimizer"])
         _check_optimizer(opt, _optimizer(config, model))
     except KeyError as e:
-        raise ValueError(f"{name}: damaged training checkpoint: no entry {e}") from None
+        raise ValueError(f"{name}: damaged training checkpoint: {part}no entry {e}") from None
     except (TypeError, ValueError, AttributeError, OverflowError) as e:
-        raise ValueError(f"{name}: damaged or mismatched training checkpoint: {e}") from None
+        raise ValueError(f"{name}: damaged or mismatched training checkpoint: {part}{e}") from None
     ck.update(config=config, epoch=epoch, history=history)
     return model, ck
 
@@ -445,7 +449,7 @@ def _check_outputs(
     exists and this process may create files in it, and the path is not a directory, device
     or FIFO (:func:`~tinygrad_sgd._atomic.check_writable`); the plot would not replace the
     checkpoint being written or resumed; matplotlib is there for the plot."""
-    outputs = {option: path for option, path in (("--save", save), ("--plot", plot)) if path}
+    outputs = {o: path for o, path in (("--save", save), ("--plot", plot)) if path is not None}
     targets = {option: check_writable(path) for option, path in outputs.items()}
     if plot is not None:
         checkpoints = [targets.get("--save")] + ([os.path.realpath(resume)] if resume else [])
