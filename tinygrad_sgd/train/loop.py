@@ -58,6 +58,7 @@ __all__ = [
     "evaluate",
     "fit",
     "gradient_speeds",
+    "network_shapes",
     "plateau_patience",
 ]
 
@@ -69,6 +70,11 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 PAIRS = {"sigmoid": ("quadratic", "cross-entropy"), "softmax": ("log-likelihood",)}
 
 Split = tuple[np.ndarray, np.ndarray]
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # ------------------------------------------------------------------------------------ history
@@ -156,19 +162,32 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        """The inverse of :meth:`to_dict`; the fields added after the first checkpoint format
-        (``lr`` onwards) may be missing, as in older checkpoints."""
+        """The history that :meth:`to_dict` gave: lists of numbers, all of one length (those
+        of ``gradient_speeds``: lists of numbers).  The fields added after the first checkpoint
+        format (``lr`` onwards) may be missing, as in older checkpoints."""
         missing = [k for k in cls._FIELDS if k not in d]
         if missing:
             raise ValueError(f"History.from_dict: missing {', '.join(missing)}")
-        h = cls()
-        n = len(d["epoch"])
+        n = len(d["epoch"]) if isinstance(d["epoch"], list) else 0
         fill: dict[str, Any] = {"lr": math.nan, "train_eval_cost": math.nan, "train_correct": 0}
-        fill.update({"train_total": 0, "gradient_speeds": ()})
+        fill.update({"train_total": 0, "gradient_speeds": []})
         columns = [d[k] for k in cls._FIELDS]
         columns += [d[k] if k in d else [fill[k]] * n for k in cls._OPTIONAL]
+        if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) > 1:
+            raise ValueError("History.from_dict: expected lists of one length")
+        h = cls()
         for values in zip(*columns):
-            h.append(*values)
+            *numbers, speeds = values
+            if not (
+                all(map(_is_number, numbers))
+                and isinstance(speeds, list)
+                and all(map(_is_number, speeds))
+            ):
+                raise ValueError(f"History.from_dict: expected numbers, got {values!r:.80}")
+            try:
+                h.append(*values)
+            except (ValueError, OverflowError):  # int(nan), int(inf)
+                raise ValueError(f"History.from_dict: bad values {values!r:.80}") from None
         return h
 
     _FIELDS = ("epoch", "train_cost", "eval_cost", "correct", "total", "seconds")
@@ -374,6 +393,22 @@ def build_network(
     return nn.Sequential(*layers)
 
 
+def network_shapes(sizes: Sequence[int], *, dropout: float = 0.0) -> dict[str, tuple[int, ...]]:
+    """The ``state_dict`` shapes of ``build_network(sizes, dropout=dropout, ...)``, without
+    building it: a checkpoint's arrays are checked against them before any memory is allocated.
+
+    Each layer is a Linear, its activation, and with ``dropout`` a Dropout after each hidden
+    layer, which shifts the module numbers; the activation and output functions have no
+    parameters, so their choice changes nothing here.
+    """
+    step = 3 if dropout and len(sizes) > 2 else 2  # Linear, activation[, Dropout]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{step * i}.weight"] = (int(n_out), int(n_in))
+        shapes[f"{step * i}.bias"] = (int(n_out),)
+    return shapes
+
+
 def _cost_function(model: nn.Module, cost: str) -> Callable[[Any, Tensor], Tensor]:
     """C(x, Y) for a batch of inputs x and one-hot targets Y, averaged over the batch.
 
@@ -554,12 +589,15 @@ def fit(
     The costs recorded include the regularisation terms.  A stopping rule or schedule passed as
     an object keeps its state there (e.g. restored from a checkpoint); if it had already decided
     to stop, no epoch runs.
+
+    Divergence raises ``FloatingPointError`` naming the epoch: a mini-batch cost that is not
+    finite, or, after the epoch's last step, a weight or the evaluation cost that is not; the
+    epoch is then neither logged, recorded nor passed to ``on_epoch_end``.
     """
     if cost not in COSTS:
         raise ValueError(f"fit: cost must be one of {', '.join(COSTS)}, got {cost!r}")
     for name, value in (("lmbda", lmbda), ("l1", l1)):
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and value >= 0):
+        if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise ValueError(f"fit: {name} must be a finite number >= 0, got {value!r}")
     X, y = (np.asarray(a) for a in train_data)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
@@ -662,6 +700,13 @@ def fit(
             seen += len(xb)
             bar.update(i + 1)
         bar.close()
+        # The last step can make the weights non-finite while every cost it saw was finite:
+        # such an epoch is neither reported nor handed to on_epoch_end (no checkpoint of it).
+        if not all(np.isfinite(p.data).all() for p in params):
+            raise FloatingPointError(
+                f"fit: epoch {k} diverged: its last step made the weights NaN or infinite "
+                f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+            )
         model.eval()
         with no_grad():
             penalty = regularisation()
@@ -670,6 +715,11 @@ def fit(
             correct, eval_cost = evaluate(model, X_eval, y_eval, cost)
             eval_cost += reg
             total = len(y_eval)
+            if not math.isfinite(eval_cost):
+                raise FloatingPointError(
+                    f"fit: epoch {k} diverged: the cost on the evaluation set is {eval_cost} "
+                    f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+                )
         else:
             correct, eval_cost, total = 0, math.nan, 0
         train_correct, train_eval_cost, train_total = 0, math.nan, 0
