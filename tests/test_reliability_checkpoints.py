@@ -180,6 +180,10 @@ def _no_access(folder: Path):
         "plot in a read-only folder",
         "plot over the checkpoint",
         "plot over the resumed file",
+        "history onto a folder",
+        "history in a read-only folder",
+        "history over the checkpoint",
+        "history over the plot",
     ],
 )
 def test_output_paths_are_checked_before_training(tmp_path, monkeypatch, case):
@@ -199,6 +203,16 @@ def test_output_paths_are_checked_before_training(tmp_path, monkeypatch, case):
             tmp_path / "x.npz",
             ["--resume", str(tmp_path / "x.npz"), "--plot"],
         ),
+        "history onto a folder": (tmp_path, ["--history"]),
+        "history in a read-only folder": (ro / "h.json", ["--history"]),
+        "history over the checkpoint": (
+            tmp_path / "x.npz",
+            ["--save", str(tmp_path / "x.npz"), "--history"],
+        ),
+        "history over the plot": (
+            tmp_path / "x.png",
+            ["--plot", str(tmp_path / "x.png"), "--history"],
+        ),
     }[case]
     if "resumed" in case:
         train(epochs=1, hidden=(3,), save=target, log=None)
@@ -215,6 +229,10 @@ def test_output_paths_are_checked_before_training(tmp_path, monkeypatch, case):
         "plot in a read-only folder": "cannot create files in the folder",
         "plot over the checkpoint": "is the checkpoint",
         "plot over the resumed file": "is the checkpoint",
+        "history onto a folder": "is a directory",
+        "history in a read-only folder": "cannot create files in the folder",
+        "history over the checkpoint": "is the checkpoint",
+        "history over the plot": "one would replace the other",
     }[case] in line
     assert sorted(tmp_path.rglob("*")) == before
 
@@ -358,6 +376,75 @@ def test_a_tampered_checkpoint_is_refused_in_one_line_naming_it(
     assert code == 1 and out == ""
     assert message in _one_line_error(err, bad)
     assert not out_path.exists()
+
+
+@pytest.fixture(scope="module")
+def book_checkpoint(tmp_path_factory) -> Path:
+    """A real checkpoint with chapter 3's states: dropout generators, early stopping and the
+    plateau schedule (digits, [64, 6, 10], m = 100, after epochs 0 and 1)."""
+    path = tmp_path_factory.mktemp("book") / "run.npz"
+    train(
+        epochs=2,
+        hidden=(6,),
+        batch_size=100,
+        seed=4,
+        dropout=0.5,
+        early_stopping=3,
+        lr_schedule="plateau:2",
+        save=path,
+        log=None,
+    )
+    return path
+
+
+BOOK_TAMPERED = [
+    (("early_stopping", "since"), -5, "early-stopping state: no-improvement-in-n: best_epoch"),
+    (("early_stopping", "best"), math.nan, "no-improvement-in-n: best must be a number < inf"),
+    (("early_stopping", "n"), 4, "the state is for n = 4, not 3"),
+    (("early_stopping", "extra"), 1, "no-improvement-in-n: the state must have the entries"),
+    (("early_stopping",), [1, 2], "no-improvement-in-n: the state must have the entries"),
+    (("lr_schedule", "lr0"), [-3.0], "plateau schedule: lr0 must be 1 finite number(s) > 0"),
+    (("lr_schedule", "lr0"), [], "plateau schedule: lr0 must be 1 finite number(s) > 0"),
+    (("lr_schedule", "lr0"), [math.inf], "plateau schedule: lr0 must be 1 finite number(s) > 0"),
+    (("lr_schedule", "halvings"), -1, "plateau schedule: halvings must be an int in [0, 7]"),
+    (("lr_schedule", "halvings"), 8, "plateau schedule: halvings must be an int in [0, 7]"),
+    (("lr_schedule", "watch", "since"), -1, "learning-rate schedule's state: no-improvement"),
+    (("dropout_rng",), {}, "the dropout generators: they do not match the network's dropout"),
+    (("dropout_rng", "2"), {"bit_generator": "MT19937"}, "the dropout generators: "),
+    (("config", "dropout"), 0.0, "the weights need a 2-d array '2.weight'"),
+    (("config", "dropout"), 1.0, "config field 'dropout': expected a finite number >= 0 and < 1"),
+    (("config", "hidden"), [], "dropout acts on the hidden layers: the network has none"),
+    (("config", "lr_schedule"), "plateau:0", "config field 'lr_schedule': expected 'constant'"),
+    (("config", "early_stopping"), -1, "config field 'early_stopping': expected an integer in"),
+    (("config", "report_gradients"), 1, "config field 'report_gradients': expected True or"),
+    (("config", "output"), "softmax", "the quadratic cost does not go with a softmax"),
+]
+
+
+@pytest.mark.parametrize(
+    "keys,value,message",
+    BOOK_TAMPERED,
+    ids=[f"{'.'.join(map(str, k))}={v!r:.20}" for k, v, _ in BOOK_TAMPERED],
+)
+def test_a_tampered_chapter3_checkpoint_is_refused_in_one_line_naming_it(
+    tmp_path, book_checkpoint, keys, value, message
+):
+    """The states that chapters 3 and 5 add to a checkpoint are checked like the rest: a state
+    that no run could have written (a negative count, η₀ not finite and > 0, more halvings
+    than the schedule makes, a missing or extra entry) is refused, not resumed."""
+    bad = _tampered(book_checkpoint, tmp_path / "tampered.npz", _set(*keys, value=value))
+    out_path = tmp_path / "out.npz"
+    code, out, err = _run("--resume", str(bad), "--epochs", "4", "--save", str(out_path))
+    assert code == 1 and out == ""
+    assert message in _one_line_error(err, bad)
+    assert not out_path.exists()
+
+
+def test_the_untampered_chapter3_checkpoint_resumes(tmp_path, book_checkpoint):
+    """The control of the test above: the same checkpoint, unchanged, resumes."""
+    same = _tampered(book_checkpoint, tmp_path / "same.npz", lambda ck: None)
+    code, out, err = _run("--resume", str(same), "--epochs", "3")
+    assert code == 0 and "Epoch 2: " in out, err
 
 
 @pytest.mark.parametrize("hidden", [[2_000_000], [10**9 - 1], [6, 10**8]])

@@ -619,3 +619,16 @@ def test_readme_preset_table_lists_every_preset():
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
             flag = "--" + key.replace("_", "-")
             assert (f"{flag} {shown}" if value is not True else flag) in row, (name, key)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+@pytest.mark.parametrize("hidden", [[], [3], [3, 4, 5]])
+@pytest.mark.parametrize("activation, output", [("sigmoid", "sigmoid"), ("relu", "softmax")])
+def test_network_shapes_are_those_of_build_network(dropout, hidden, activation, output):
+    """network_shapes (a checkpoint's weights are checked against it before building) names
+    and sizes the arrays of build_network's state_dict, the dropout layers shifting the
+    module numbers."""
+    sizes = [2, *hidden, 6]
+    model = build_network(sizes, activation=activation, output=output, dropout=dropout)
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert loop_module.network_shapes(sizes, dropout=dropout) == shapes

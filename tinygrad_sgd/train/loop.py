@@ -77,6 +77,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_int(value: Any) -> bool:
+    """An int (Python's or NumPy's), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _entries(owner: str, state: Any, own: dict[str, Any]) -> list[Any]:
+    """The values of ``state``, a dict with exactly the keys of ``own`` (a ``state_dict``),
+    in their order; ``ValueError`` naming ``owner`` otherwise."""
+    if not isinstance(state, dict) or set(state) != set(own):
+        shown = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{owner}: the state must have the entries {list(own)}, got {shown!r:.60}")
+    return [state[k] for k in own]
+
+
 # ------------------------------------------------------------------------------------ history
 
 
@@ -268,13 +282,19 @@ class NoImprovement:
         return {"n": self.n, "best": self.best, "best_epoch": self.best_epoch, "since": self.since}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["n"]) != self.n:
+        """Restore a :meth:`state_dict` of this rule (same n); ``ValueError`` naming the entry
+        when it is not one (a tampered checkpoint)."""
+        n, best, best_epoch, since = _entries("no-improvement-in-n", state, self.state_dict())
+        if not (_is_int(n) and n == self.n):
+            raise ValueError(f"no-improvement-in-n: the state is for n = {n!r:.40}, not {self.n}")
+        if not (_is_number(best) and -math.inf <= best < math.inf):
+            raise ValueError(f"no-improvement-in-n: best must be a number < inf, got {best!r:.40}")
+        if not (_is_int(best_epoch) and best_epoch >= -1 and _is_int(since) and since >= 0):
             raise ValueError(
-                f"no-improvement-in-n: the state is for n = {state['n']}, not {self.n}"
+                "no-improvement-in-n: best_epoch must be an int >= -1 and since an int >= 0, "
+                f"got {best_epoch!r:.40} and {since!r:.40}"
             )
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.since = int(state["since"])
+        self.best, self.best_epoch, self.since = float(best), int(best_epoch), int(since)
 
 
 class PlateauSchedule:
@@ -313,9 +333,25 @@ class PlateauSchedule:
         return {"watch": self.watch.state_dict(), "lr0": list(self.lr0), "halvings": self.halvings}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.watch.load_state_dict(state["watch"])
-        self.lr0 = [float(v) for v in state["lr0"]]
-        self.halvings = int(state["halvings"])
+        """Restore a :meth:`state_dict` of a schedule on an optimizer like this one;
+        ``ValueError`` naming the entry when it is not one (a tampered checkpoint)."""
+        watch, lr0, halvings = _entries("plateau schedule", state, self.state_dict())
+        groups = len(self.optimizer.param_groups)
+        if not (
+            isinstance(lr0, list)
+            and len(lr0) == groups
+            and all(_is_number(v) and 0 < v < math.inf for v in lr0)
+        ):
+            raise ValueError(
+                f"plateau schedule: lr0 must be {groups} finite number(s) > 0, got {lr0!r:.40}"
+            )
+        if not (_is_int(halvings) and 0 <= halvings <= self.HALVINGS_TO_STOP):
+            raise ValueError(
+                f"plateau schedule: halvings must be an int in [0, {self.HALVINGS_TO_STOP}], "
+                f"got {halvings!r:.40}"
+            )
+        self.watch.load_state_dict(watch)
+        self.lr0, self.halvings = [float(v) for v in lr0], int(halvings)
 
 
 def plateau_patience(spec: str) -> int | None:
