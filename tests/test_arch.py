@@ -199,3 +199,28 @@ def test_a_ch6_preset_on_mnist_sets_the_books_network(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert code == 1 and "error:" in err
     assert "--arch conv20x5,pool2,fc100 " in out.splitlines()[0]
+
+
+def test_a_checkpoint_with_a_tampered_arch_is_refused_before_its_network_is_built(tmp_path):
+    import tracemalloc
+
+    import tinygrad_sgd as tg
+
+    ck = tmp_path / "ck.npz"
+    train(epochs=1, seed=1, save=ck, log=None, arch="conv4x3,pool2,fc16")
+    state = tg.load(ck)
+    for spec, why in [("conv100000x3,fc16", "at most 10000"), ("conv4x3,poolx", "pool")]:
+        state["config"]["arch"] = spec
+        bad = tmp_path / "bad.npz"
+        tg.save(state, bad)
+        tracemalloc.start()
+        with pytest.raises(ValueError, match=why) as info:
+            load_checkpoint(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert str(bad) in str(info.value) and "\n" not in str(info.value)
+        assert peak < 4 * 2**20  # refused before 100,000 feature maps were allocated
+    state["config"]["arch"] = "conv4x3,pool2,fc17"  # parses, but the weights are fc16's
+    tg.save(state, bad)
+    with pytest.raises(ValueError, match="do not fit the config"):
+        load_checkpoint(bad)

@@ -475,16 +475,19 @@ def test_a_changed_option_cannot_resume(tmp_path):
 BAD_OPTIONS = [
     (["--lmbda", "-1"], "argument --lmbda: expected a finite number >= 0, got -1"),
     (["--lmbda", "nan"], "argument --lmbda: expected a finite number >= 0, got nan"),
-    (["--lmbda", "big"], "argument --lmbda: expected a number, got 'big'"),
+    (["--lmbda", "big"], "argument --lmbda: expected a finite number >= 0, got 'big'"),
     (["--l1", "-0.5"], "argument --l1: expected a finite number >= 0, got -0.5"),
     (["--l1", "inf"], "argument --l1: expected a finite number >= 0, got inf"),
-    (["--dropout", "1"], "argument --dropout: expected the probability of dropping a unit, in"),
-    (["--dropout", "-0.1"], "argument --dropout: expected the probability of dropping a unit"),
-    (["--dropout", "half"], "argument --dropout: expected a number, got 'half'"),
-    (["--early-stopping", "0"], "argument --early-stopping: expected a positive integer, got 0"),
-    (["--early-stopping", "ten"], "argument --early-stopping: expected a positive integer"),
-    (["--lr-schedule", "plateau:0"], "argument --lr-schedule: the learning-rate schedule must"),
-    (["--lr-schedule", "step"], "must be 'constant' or 'plateau:N' with N >= 1"),
+    (["--dropout", "1"], "argument --dropout: expected a finite number >= 0 and < 1, got 1.0"),
+    (["--dropout", "-0.1"], "argument --dropout: expected a finite number >= 0 and < 1, got -0.1"),
+    (
+        ["--dropout", "half"],
+        "argument --dropout: expected a finite number >= 0 and < 1, got 'half'",
+    ),
+    (["--early-stopping", "-1"], "argument --early-stopping: expected an integer in [0, 10**9)"),
+    (["--early-stopping", "ten"], "argument --early-stopping: expected an integer in [0, 10**9)"),
+    (["--lr-schedule", "plateau:0"], "argument --lr-schedule: expected 'constant' or 'plateau:N'"),
+    (["--lr-schedule", "step"], "'plateau:N' with N an integer in [1, 10**9), got 'step'"),
     (["--output", "tanh"], "argument --output: invalid choice: 'tanh'"),
     (["--activation", "softplus"], "argument --activation: invalid choice: 'softplus'"),
     (["--preset", "ch9"], "argument --preset: invalid choice: 'ch9'"),
@@ -616,3 +619,16 @@ def test_readme_preset_table_lists_every_preset():
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
             flag = "--" + key.replace("_", "-")
             assert (f"{flag} {shown}" if value is not True else flag) in row, (name, key)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+@pytest.mark.parametrize("hidden", [[], [3], [3, 4, 5]])
+@pytest.mark.parametrize("activation, output", [("sigmoid", "sigmoid"), ("relu", "softmax")])
+def test_network_shapes_are_those_of_build_network(dropout, hidden, activation, output):
+    """network_shapes (a checkpoint's weights are checked against it before building) names
+    and sizes the arrays of build_network's state_dict, the dropout layers shifting the
+    module numbers."""
+    sizes = [2, *hidden, 6]
+    model = build_network(sizes, activation=activation, output=output, dropout=dropout)
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert loop_module.network_shapes(sizes, dropout=dropout) == shapes

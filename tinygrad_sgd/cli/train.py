@@ -3,84 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
-from ..train import (
-    ACTIVATIONS,
-    COSTS,
-    DATASETS,
-    INITS,
-    OUTPUTS,
-    PRESETS,
-    TrainConfig,
-    plateau_patience,
-    train,
-)
+from ..train import ACTIVATIONS, COSTS, DATASETS, INITS, OUTPUTS, PRESETS, TrainConfig, train
 from ..train.arch import parse_arch
+from ..train.run import CONFIG_FIELDS
+from ._options import checked
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def _epochs(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more epochs, got {v}")
-    return v
-
-
-def _learning_rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive learning rate, got {text}")
-    return v
-
-
-def _lambda(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return v
-
-
-def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected the probability of dropping a unit, in [0, 1), got {text}"
-        )
-    return v
-
-
-def _schedule(text: str) -> str:
-    try:
-        plateau_patience(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+def _sizes(text: str) -> list[int]:
+    """``"30"`` -> [30], ``"100,30"`` -> [100, 30], ``""`` -> [] (no hidden layer)."""
+    return [int(p) for p in text.split(",")] if text.strip() else []
 
 
 def _arch(text: str) -> str:
@@ -91,18 +26,17 @@ def _arch(text: str) -> str:
     return text
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
-    parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes such as 30 or 100,30, got {text!r}"
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
+# Each option accepts exactly what TrainConfig's field of the same name does.
+_batch_size = checked(CONFIG_FIELDS["batch_size"], int)
+_epochs = checked(CONFIG_FIELDS["epochs"], int)
+_learning_rate = checked(CONFIG_FIELDS["lr"], float)
+_hidden = checked(CONFIG_FIELDS["hidden"], _sizes)
+_seed = checked(CONFIG_FIELDS["seed"], int)
+_lmbda = checked(CONFIG_FIELDS["lmbda"], float)
+_l1 = checked(CONFIG_FIELDS["l1"], float)
+_dropout = checked(CONFIG_FIELDS["dropout"], float)
+_early_stopping = checked(CONFIG_FIELDS["early_stopping"], int)
+_lr_schedule = checked(CONFIG_FIELDS["lr_schedule"], str)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--epochs", type=_epochs, default=None, help="epochs in total (default: 30)")
     a(
         "--batch-size",
-        type=_positive_int,
+        type=_batch_size,
         default=None,
         metavar="M",
         help="mini-batch size m (default: 10)",
@@ -193,7 +127,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--lmbda",
-        type=_lambda,
+        type=_lmbda,
         default=None,
         metavar="L",
         help="L2 regularisation λ: C = C₀ + (λ/2n) Σ w², n the training-set size, weights only "
@@ -201,28 +135,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--l1",
-        type=_lambda,
+        type=_l1,
         default=None,
         metavar="L",
         help="L1 regularisation λ: C = C₀ + (λ/n) Σ |w| (default: 0, off)",
     )
     a(
         "--dropout",
-        type=_probability,
+        type=_dropout,
         default=None,
         metavar="P",
         help="drop each hidden neuron with probability P while training (default: 0, off)",
     )
     a(
         "--early-stopping",
-        type=_positive_int,
+        type=_early_stopping,
         default=None,
         metavar="N",
-        help="stop after N epochs without a better evaluation accuracy (default: off)",
+        help="stop after N epochs without a better evaluation accuracy (default: 0, off)",
     )
     a(
         "--lr-schedule",
-        type=_schedule,
+        type=_lr_schedule,
         default=None,
         metavar="SCHEDULE",
         help="constant, or plateau:N: halve η after N epochs without improvement and stop when "
@@ -251,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--seed",
-        type=int,
+        type=_seed,
         default=None,
         help="seed of the initial weights and the shuffling (default: 0)",
     )
@@ -302,29 +236,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_CONFIG_OPTIONS = (
-    "dataset",
-    "hidden",
-    "epochs",
-    "batch_size",
-    "lr",
-    "cost",
-    "init",
-    "seed",
-    "dtype",
-    "eval_set",
-    "output",
-    "activation",
-    "lmbda",
-    "l1",
-    "dropout",
-    "early_stopping",
-    "lr_schedule",
-    "report_gradients",
-    "arch",
-)
-
-
 def _option(key: str, value: object) -> str:
     """The command-line spelling of a config field's value: ``--hidden 30,30``."""
     flag = "--" + ("eval" if key == "eval_set" else key.replace("_", "-"))
@@ -338,7 +249,7 @@ def _option(key: str, value: object) -> str:
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields given: the preset's, then the explicit options over them, then the
     cost or output that goes with the other when only one was chosen."""
-    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
+    given = {k: getattr(args, k) for k in CONFIG_FIELDS if getattr(args, k, None) is not None}
     if "hidden" in given and "arch" in given:
         raise ValueError("give the hidden layers with --hidden or --arch, not both")
     settings: dict[str, Any] = {}
@@ -395,7 +306,11 @@ def run_command(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FloatingPointError, NotAFileError) as e:
+    except (ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # reading the data or a checkpoint, writing an output: name the file
+        where = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+        print(f"error: {where}", file=sys.stderr)
         return 1
     return 0

@@ -59,6 +59,7 @@ __all__ = [
     "evaluate",
     "fit",
     "gradient_speeds",
+    "network_shapes",
     "plateau_patience",
 ]
 
@@ -70,6 +71,25 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 PAIRS = {"sigmoid": ("quadratic", "cross-entropy"), "softmax": ("log-likelihood",)}
 
 Split = tuple[np.ndarray, np.ndarray]
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    """An int (Python's or NumPy's), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _entries(owner: str, state: Any, own: dict[str, Any]) -> list[Any]:
+    """The values of ``state``, a dict with exactly the keys of ``own`` (a ``state_dict``),
+    in their order; ``ValueError`` naming ``owner`` otherwise."""
+    if not isinstance(state, dict) or set(state) != set(own):
+        shown = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{owner}: the state must have the entries {list(own)}, got {shown!r:.60}")
+    return [state[k] for k in own]
 
 
 # ------------------------------------------------------------------------------------ history
@@ -157,19 +177,32 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        """The inverse of :meth:`to_dict`; the fields added after the first checkpoint format
-        (``lr`` onwards) may be missing, as in older checkpoints."""
+        """The history that :meth:`to_dict` gave: lists of numbers, all of one length (those
+        of ``gradient_speeds``: lists of numbers).  The fields added after the first checkpoint
+        format (``lr`` onwards) may be missing, as in older checkpoints."""
         missing = [k for k in cls._FIELDS if k not in d]
         if missing:
             raise ValueError(f"History.from_dict: missing {', '.join(missing)}")
-        h = cls()
-        n = len(d["epoch"])
+        n = len(d["epoch"]) if isinstance(d["epoch"], list) else 0
         fill: dict[str, Any] = {"lr": math.nan, "train_eval_cost": math.nan, "train_correct": 0}
-        fill.update({"train_total": 0, "gradient_speeds": ()})
+        fill.update({"train_total": 0, "gradient_speeds": []})
         columns = [d[k] for k in cls._FIELDS]
         columns += [d[k] if k in d else [fill[k]] * n for k in cls._OPTIONAL]
+        if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) > 1:
+            raise ValueError("History.from_dict: expected lists of one length")
+        h = cls()
         for values in zip(*columns):
-            h.append(*values)
+            *numbers, speeds = values
+            if not (
+                all(map(_is_number, numbers))
+                and isinstance(speeds, list)
+                and all(map(_is_number, speeds))
+            ):
+                raise ValueError(f"History.from_dict: expected numbers, got {values!r:.80}")
+            try:
+                h.append(*values)
+            except (ValueError, OverflowError):  # int(nan), int(inf)
+                raise ValueError(f"History.from_dict: bad values {values!r:.80}") from None
         return h
 
     _FIELDS = ("epoch", "train_cost", "eval_cost", "correct", "total", "seconds")
@@ -250,13 +283,19 @@ class NoImprovement:
         return {"n": self.n, "best": self.best, "best_epoch": self.best_epoch, "since": self.since}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["n"]) != self.n:
+        """Restore a :meth:`state_dict` of this rule (same n); ``ValueError`` naming the entry
+        when it is not one (a tampered checkpoint)."""
+        n, best, best_epoch, since = _entries("no-improvement-in-n", state, self.state_dict())
+        if not (_is_int(n) and n == self.n):
+            raise ValueError(f"no-improvement-in-n: the state is for n = {n!r:.40}, not {self.n}")
+        if not (_is_number(best) and -math.inf <= best < math.inf):
+            raise ValueError(f"no-improvement-in-n: best must be a number < inf, got {best!r:.40}")
+        if not (_is_int(best_epoch) and best_epoch >= -1 and _is_int(since) and since >= 0):
             raise ValueError(
-                f"no-improvement-in-n: the state is for n = {state['n']}, not {self.n}"
+                "no-improvement-in-n: best_epoch must be an int >= -1 and since an int >= 0, "
+                f"got {best_epoch!r:.40} and {since!r:.40}"
             )
-        self.best = float(state["best"])
-        self.best_epoch = int(state["best_epoch"])
-        self.since = int(state["since"])
+        self.best, self.best_epoch, self.since = float(best), int(best_epoch), int(since)
 
 
 class PlateauSchedule:
@@ -295,9 +334,25 @@ class PlateauSchedule:
         return {"watch": self.watch.state_dict(), "lr0": list(self.lr0), "halvings": self.halvings}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.watch.load_state_dict(state["watch"])
-        self.lr0 = [float(v) for v in state["lr0"]]
-        self.halvings = int(state["halvings"])
+        """Restore a :meth:`state_dict` of a schedule on an optimizer like this one;
+        ``ValueError`` naming the entry when it is not one (a tampered checkpoint)."""
+        watch, lr0, halvings = _entries("plateau schedule", state, self.state_dict())
+        groups = len(self.optimizer.param_groups)
+        if not (
+            isinstance(lr0, list)
+            and len(lr0) == groups
+            and all(_is_number(v) and 0 < v < math.inf for v in lr0)
+        ):
+            raise ValueError(
+                f"plateau schedule: lr0 must be {groups} finite number(s) > 0, got {lr0!r:.40}"
+            )
+        if not (_is_int(halvings) and 0 <= halvings <= self.HALVINGS_TO_STOP):
+            raise ValueError(
+                f"plateau schedule: halvings must be an int in [0, {self.HALVINGS_TO_STOP}], "
+                f"got {halvings!r:.40}"
+            )
+        self.watch.load_state_dict(watch)
+        self.lr0, self.halvings = [float(v) for v in lr0], int(halvings)
 
 
 def plateau_patience(spec: str) -> int | None:
@@ -395,6 +450,22 @@ def build_network(
         else:
             layers.append(output_layer())
     return nn.Sequential(*layers)
+
+
+def network_shapes(sizes: Sequence[int], *, dropout: float = 0.0) -> dict[str, tuple[int, ...]]:
+    """The ``state_dict`` shapes of ``build_network(sizes, dropout=dropout, ...)``, without
+    building it: a checkpoint's arrays are checked against them before any memory is allocated.
+
+    Each layer is a Linear, its activation, and with ``dropout`` a Dropout after each hidden
+    layer, which shifts the module numbers; the activation and output functions have no
+    parameters, so their choice changes nothing here.
+    """
+    step = 3 if dropout and len(sizes) > 2 else 2  # Linear, activation[, Dropout]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{step * i}.weight"] = (int(n_out), int(n_in))
+        shapes[f"{step * i}.bias"] = (int(n_out),)
+    return shapes
 
 
 def _cost_function(model: nn.Module, cost: str) -> Callable[[Any, Tensor], Tensor]:
@@ -577,12 +648,15 @@ def fit(
     The costs recorded include the regularisation terms.  A stopping rule or schedule passed as
     an object keeps its state there (e.g. restored from a checkpoint); if it had already decided
     to stop, no epoch runs.
+
+    Divergence raises ``FloatingPointError`` naming the epoch: a mini-batch cost that is not
+    finite, or, after the epoch's last step, a weight or the evaluation cost that is not; the
+    epoch is then neither logged, recorded nor passed to ``on_epoch_end``.
     """
     if cost not in COSTS:
         raise ValueError(f"fit: cost must be one of {', '.join(COSTS)}, got {cost!r}")
     for name, value in (("lmbda", lmbda), ("l1", l1)):
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and value >= 0):
+        if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise ValueError(f"fit: {name} must be a finite number >= 0, got {value!r}")
     X, y = (np.asarray(a) for a in train_data)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
@@ -685,6 +759,13 @@ def fit(
             seen += len(xb)
             bar.update(i + 1)
         bar.close()
+        # The last step can make the weights non-finite while every cost it saw was finite:
+        # such an epoch is neither reported nor handed to on_epoch_end (no checkpoint of it).
+        if not all(np.isfinite(p.data).all() for p in params):
+            raise FloatingPointError(
+                f"fit: epoch {k} diverged: its last step made the weights NaN or infinite "
+                f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+            )
         model.eval()
         with no_grad():
             penalty = regularisation()
@@ -693,6 +774,11 @@ def fit(
             correct, eval_cost = evaluate(model, X_eval, y_eval, cost)
             eval_cost += reg
             total = len(y_eval)
+            if not math.isfinite(eval_cost):
+                raise FloatingPointError(
+                    f"fit: epoch {k} diverged: the cost on the evaluation set is {eval_cost} "
+                    f"(η = {optimizer.param_groups[0]['lr']} too large?)"
+                )
         else:
             correct, eval_cost, total = 0, math.nan, 0
         train_correct, train_eval_cost, train_total = 0, math.nan, 0

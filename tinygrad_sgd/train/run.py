@@ -8,6 +8,7 @@ exactly, and at the end it can draw the learning curves (:func:`plot_history`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from .._atomic import atomic_open
+from .._atomic import atomic_open, check_writable, writer_lock
 from ..data import DataLoader, load_digits, load_mnist
 from ..serialization import load as _load
 from ..serialization import save as _save
+from ..tensor import Tensor
 from .arch import parse_arch
 from .loop import (
     ACTIVATIONS,
@@ -36,10 +38,12 @@ from .loop import (
     Split,
     build_network,
     fit,
+    network_shapes,
     plateau_patience,
 )
 
 __all__ = [
+    "CONFIG_FIELDS",
     "DATASETS",
     "PRESETS",
     "Preset",
@@ -52,12 +56,198 @@ __all__ = [
 
 DATASETS = ("digits", "mnist")
 _INPUTS = {"digits": 64, "mnist": 784}  # pixels of an image of each data set
+DTYPES = ("float32", "float64")
+EVAL_SETS = ("test", "validation")
 CHECKPOINT_FORMAT = "tinygrad_sgd.train/1"
+# Epochs, mini-batch and layer sizes lie in [low, MAX_COUNT): far above any run of the book, and
+# below the sizes that overflow NumPy's indexing or allocate without end.
+MAX_COUNT = 10**9
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to 60 characters (a tampered file may hold a huge value)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True)
+class Integer:
+    """A config value that is an integer (not a bool) with ``low <= v < high``."""
+
+    low: int
+    high: int | None = None
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"an integer >= {self.low}"
+        digits = str(self.high)
+        power_of_ten = len(digits) > 4 and digits.rstrip("0") == "1"
+        high = f"10**{len(digits) - 1}" if power_of_ten else digits
+        return f"an integer in [{self.low}, {high})"
+
+    def __call__(self, value: Any) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        v = int(value)
+        if v < self.low or (self.high is not None and v >= self.high):
+            raise ValueError(f"expected {self.describe()}, got {v}")
+        return v
+
+
+@dataclass(frozen=True)
+class Real:
+    """A config value that is a finite number (int or float, not a bool) above ``low``
+    (``low`` itself allowed when ``closed``) and at most ``high`` (below it when
+    ``high_open``)."""
+
+    low: float
+    high: float = math.inf
+    closed: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        low = f"{'>=' if self.closed else '>'} {self.low:g}"
+        high = f" and {'<' if self.high_open else '<='} {self.high:g}"
+        return f"a finite number {low}" + (high if self.high < math.inf else "")
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        v = float(value)
+        above = v >= self.low if self.closed else v > self.low
+        below = v < self.high if self.high_open else v <= self.high
+        if not (math.isfinite(v) and above and below):
+            raise ValueError(f"expected {self.describe()}, got {v}")
+        return v
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A config value that is one of the strings ``options``."""
+
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.options:
+            raise ValueError(f"expected {self.describe()}, got {_shown(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A config value that is a list (or tuple) of ``item`` values: the hidden layer sizes."""
+
+    item: Integer
+
+    def describe(self) -> str:
+        return f"layer sizes, each {self.item.describe()}"
+
+    def __call__(self, value: Any) -> tuple[int, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        try:
+            return tuple(self.item(v) for v in value)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"layer sizes: {e}") from None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A config value that is a bool (Python's or NumPy's)."""
+
+    def describe(self) -> str:
+        return "True or False"
+
+    def __call__(self, value: Any) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        return bool(value)
+
+
+class ArchSpec:
+    """A config value that is an ``--arch`` spec ("" for none): it must parse, and, since a
+    resumed run builds its network before comparing the weights with it, no layer may be
+    larger than :data:`MAX_ARCH_SIZE` feature maps or neurons (no kernel larger than 64)."""
+
+    def describe(self) -> str:
+        return f"an --arch spec with layers of at most {MAX_ARCH_SIZE} maps or neurons"
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        for layer in parse_arch(value) if value else ():
+            size = getattr(layer, "channels", getattr(layer, "neurons", 1))
+            if size > MAX_ARCH_SIZE or getattr(layer, "kernel", 1) > 64:
+                raise ValueError(f"expected {self.describe()}, got {_shown(value)}")
+        return value
+
+
+#: The largest layer of an ``--arch`` spec (a checkpoint's spec is checked against it before its
+#: network is built): ten times network3's largest layer.
+MAX_ARCH_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A config value that is a learning-rate schedule: ``"constant"`` or ``"plateau:N"``
+    (:func:`~tinygrad_sgd.train.loop.plateau_patience`) with ``N`` an ``item`` value."""
+
+    item: Integer
+
+    def describe(self) -> str:
+        return f"'constant' or 'plateau:N' with N {self.item.describe()}"
+
+    def __call__(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected {self.describe()}, got {_shown(value)}")
+        try:
+            patience = plateau_patience(value)
+            if patience is not None:
+                self.item(patience)
+        except ValueError:
+            raise ValueError(f"expected {self.describe()}, got {_shown(value)}") from None
+        return value
+
+
+# TrainConfig's fields: name -> the check of its value (its type and range), which also
+# converts it (numpy ints to int, a list of sizes to a tuple).  A checkpoint's config, the
+# command-line options and TrainConfig.validate all go through this table: a new field of
+# TrainConfig is one row here (tests/test_train.py checks that every field has one).
+FieldCheck = Integer | Real | Choice | Sizes | Flag | Schedule | ArchSpec
+CONFIG_FIELDS: dict[str, FieldCheck] = {
+    "dataset": Choice(DATASETS),
+    "hidden": Sizes(Integer(1, MAX_COUNT)),
+    "epochs": Integer(0, MAX_COUNT),
+    "batch_size": Integer(1, MAX_COUNT),
+    "lr": Real(0.0),
+    "cost": Choice(COSTS),
+    "init": Choice(INITS),
+    "seed": Integer(0),
+    "dtype": Choice(DTYPES),
+    "eval_set": Choice(EVAL_SETS),
+    "output": Choice(OUTPUTS),
+    "activation": Choice(ACTIVATIONS),
+    "lmbda": Real(0.0, closed=True),
+    "l1": Real(0.0, closed=True),
+    "dropout": Real(0.0, 1.0, closed=True, high_open=True),
+    "early_stopping": Integer(0, MAX_COUNT),
+    "lr_schedule": Schedule(Integer(1, MAX_COUNT)),
+    "report_gradients": Flag(),
+    "arch": ArchSpec(),
+}
 
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a run (what a checkpoint records to resume it exactly)."""
+    """Everything that decides a run (what a checkpoint records to resume it exactly).
+
+    The type and range of every field is in :data:`CONFIG_FIELDS`.
+    """
 
     dataset: str = "digits"
     hidden: tuple[int, ...] = (30,)
@@ -88,55 +278,37 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        if "hidden" in known:
-            known["hidden"] = tuple(int(h) for h in known["hidden"])
-        return cls(**known)
+        """A config from :meth:`to_dict`'s dict (a checkpoint's): every value is checked
+        (:meth:`validate`), an unknown name is refused, and a missing one takes its default
+        (a checkpoint written before the field existed)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"the config must be a dict, got {type(d).__name__}")
+        unknown = [k for k in d if k not in CONFIG_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(map(_shown, unknown))}")
+        config = cls(**d)
+        config.validate()
+        return config
 
     def validate(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        if self.cost not in COSTS:
-            raise ValueError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.eval_set not in ("test", "validation"):
-            raise ValueError(f"eval_set must be 'test' or 'validation', got {self.eval_set!r}")
+        """Check every field against :data:`CONFIG_FIELDS` (``TypeError`` or ``ValueError``
+        naming the field), converting it in place (a list of sizes to a tuple, numpy ints to
+        int), then the rules between fields."""
+        for name in self.__dataclass_fields__:
+            value = _checked(f"config field {name!r}", CONFIG_FIELDS[name], getattr(self, name))
+            setattr(self, name, value)
         if self.eval_set == "validation" and self.dataset != "mnist":
             raise ValueError("only MNIST has a validation set; the digits have train and test")
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden layer sizes must be positive, got {list(self.hidden)}")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"the learning rate must be a positive number, got {self.lr}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.cost not in PAIRS[self.output]:
             pairs = "; ".join(f"{o} output with {' or '.join(c)}" for o, c in PAIRS.items())
             raise ValueError(
                 f"the {self.cost} cost does not go with a {self.output} output; the pairs are: "
                 f"{pairs}"
             )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}"
-            )
-        for name in ("lmbda", "l1"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.arch:
             parse_arch(self.arch)
         elif self.dropout and not self.hidden:
             raise ValueError("dropout acts on the hidden layers: the network has none")
-        if self.early_stopping < 0:
-            raise ValueError(f"early_stopping must be 0 (off) or >= 1, got {self.early_stopping}")
-        plateau_patience(self.lr_schedule)
 
 
 @dataclass(frozen=True)
@@ -373,50 +545,161 @@ def _checkpoint(
     return ck
 
 
+def _checked(label: str, check: FieldCheck, value: Any) -> Any:
+    """``check(value)``, its error starting with ``label``."""
+    try:
+        return check(value)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{label}: {e}") from None
+
+
+def _optimizer(config: TrainConfig, model: nn.Module) -> optim.SGD:
+    """The run's optimizer: the book's w → w − η ∂C/∂w, η = ``config.lr``."""
+    return optim.SGD(model.parameters(), lr=config.lr)
+
+
+def _check_arch_weights(weights: Any, model: nn.Module, config: TrainConfig) -> None:
+    """A checkpoint's weights against the network of the config's ``arch`` (built first: a conv
+    layer's shapes follow from the spec and the image size, so the spec is checked, and its
+    layer sizes bounded, before; the weights are compared before they are loaded)."""
+    if not isinstance(weights, dict):
+        raise TypeError(f"the weights ('model') must be a dict, got {type(weights).__name__}")
+    dtype = np.dtype(config.dtype)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    if set(weights) != set(expected):
+        raise ValueError(
+            f"the weights {_shown(list(weights))} are not those of the network "
+            f"{config.arch!r} that the config describes"
+        )
+    for key, shape in expected.items():
+        w = weights[key]
+        if not isinstance(w, Tensor) or w.shape != shape or w.dtype != dtype:
+            got = f"{w.shape} {w.dtype}" if isinstance(w, Tensor) else type(w).__name__
+            raise ValueError(
+                f"the weights do not fit the config: {key!r} is {got}, the network "
+                f"{config.arch!r} needs {shape} {dtype}"
+            )
+        if not np.isfinite(w.data).all():
+            raise ValueError(f"the file holds non-finite weights (NaN or ±inf in {key})")
+
+
+def _check_weights(weights: Any, config: TrainConfig) -> list[int]:
+    """The layer sizes ``[n_in, *hidden, n_out]`` of a checkpoint's weights, after checking,
+    before anything is allocated, that they are exactly the arrays of the network the config
+    describes (names, shapes, dtype) and finite."""
+    if not isinstance(weights, dict):
+        raise TypeError(f"the weights ('model') must be a dict, got {type(weights).__name__}")
+    n_layers = len(config.hidden) + 2
+    keys = list(network_shapes([1] * n_layers, dropout=config.dropout))
+    last = keys[-2]  # the output layer's weight
+    first, final = weights.get("0.weight"), weights.get(last)
+    if not (isinstance(first, Tensor) and first.ndim == 2):
+        raise ValueError("the weights need a 2-d array '0.weight'")
+    if not (isinstance(final, Tensor) and final.ndim == 2):
+        raise ValueError(f"the weights need a 2-d array {last!r}")
+    sizes = [first.shape[1], *config.hidden, final.shape[0]]
+    expected = network_shapes(sizes, dropout=config.dropout)
+    if set(weights) != set(expected) or min(sizes) < 1:
+        raise ValueError(
+            f"the weights {_shown(list(weights))} are not those of the network "
+            f"{_shown(sizes)} that the config describes"
+        )
+    dtype = np.dtype(config.dtype)
+    for key, shape in expected.items():
+        w = weights[key]
+        if not isinstance(w, Tensor) or w.shape != shape or w.dtype != dtype:
+            got = f"{w.shape} {w.dtype}" if isinstance(w, Tensor) else type(w).__name__
+            raise ValueError(
+                f"the weights do not fit the config: {key!r} is {got}, the network {sizes} "
+                f"needs {shape} {dtype}"
+            )
+    bad = [key for key in expected if not np.isfinite(weights[key].data).all()]
+    if bad:
+        raise ValueError(
+            f"the file holds non-finite weights (NaN or ±inf in {', '.join(bad)}), the state "
+            "of a diverged run; it cannot be resumed"
+        )
+    return sizes
+
+
+def _check_optimizer(opt: optim.SGD, fresh: optim.SGD) -> None:
+    """A loaded optimizer state may differ from the run's own optimizer ``fresh`` only in its
+    learning rates (a schedule changes them), which must be finite and > 0, and in its
+    (finite) buffers."""
+    settings = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in opt.param_groups]
+    own = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in fresh.param_groups]
+    if settings != own:
+        raise ValueError(f"its settings {_shown(settings)} are not the run's {own}")
+    for g in opt.param_groups:
+        _checked("its learning rate", CONFIG_FIELDS["lr"], g["lr"])
+    for state in opt.state.values():
+        for key, value in state.items():
+            if isinstance(value, np.ndarray) and not np.isfinite(value).all():
+                raise ValueError(f"its {key!r} is not finite")
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Sequential, dict[str, Any]]:
     """(model, checkpoint dict) from a file written by ``train(save=...)`` / ``--save``.
 
     The model is rebuilt from the recorded configuration and its weights loaded; the dict holds
     ``config`` (a :class:`TrainConfig`), ``epoch`` (the last completed epoch), ``history`` (a
     :class:`History`), ``optimizer`` and ``shuffle_rng`` (the states needed to resume).
+
+    Everything is checked, and the network is built only when its weights are known to fit:
+    the config (each field's type and range, :data:`CONFIG_FIELDS`), the weights' names,
+    shapes and dtype against the network the config describes, and that they are finite; the
+    epoch (in [0, 10**9)) and the history of epochs 0 to it; the shuffling state; the optimizer
+    state, which may differ from the config's only in its learning rate (the η in force, which
+    ``train`` prints); the states of the dropout generators, the early-stopping rule and the
+    learning-rate schedule when the config has them.  ``FileNotFoundError``, ``OSError``
+    (``PermissionError``...) or a ``ValueError`` whose message names the file otherwise.
     """
+    name = os.fspath(path)
     ck = _load(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a tinygrad_sgd training checkpoint")
+        raise ValueError(f"{name}: not a tinygrad_sgd training checkpoint")
+    part = ""  # the part being read, for the message (the config's and weights' say it)
     try:
         config = TrainConfig.from_dict(ck["config"])
-        layers = sorted(
-            (int(k.split(".")[0]), v) for k, v in ck["model"].items() if k.endswith(".weight")
-        )
-        n_in, n_out = int(layers[0][1].shape[1]), int(layers[-1][1].shape[0])
         if config.arch:  # a conv layer's weight does not say the image size: the data set does
-            n_in = _INPUTS[config.dataset]
-        model = _network(config, n_in, n_out, 0)
+            model = _network(config, _INPUTS[config.dataset], 10, 0)
+            _check_arch_weights(ck["model"], model, config)
+        else:
+            sizes = _check_weights(ck["model"], config)
+            model = _network(config, sizes[0], sizes[-1], 0)
         model.load_state_dict(ck["model"])
-        ck["config"] = config
-        ck["history"] = History.from_dict(ck["history"])
-        for key in ("epoch", "optimizer", "shuffle_rng"):
-            ck[key]  # noqa: B018  (present, or KeyError below)
-        # Everything resuming needs must load here, so a bad file is reported with its name.
-        ck["epoch"] = int(ck["epoch"])
+        part = "the epoch: "
+        epoch = Integer(0, MAX_COUNT)(ck["epoch"])
+        part = "the history: "
+        history = History.from_dict(ck["history"])
+        if len(history) != epoch + 1 or history.epoch != list(range(epoch + 1)):
+            raise ValueError(f"it does not record epochs 0 to {epoch}")
+        part = "the shuffling state: "
         np.random.PCG64().state = ck["shuffle_rng"]
-        opt = optim.SGD(model.parameters(), lr=config.lr)
+        part = "the optimizer state: "
+        opt = _optimizer(config, model)
         opt.load_state_dict(ck["optimizer"])
+        _check_optimizer(opt, _optimizer(config, model))
+        part = "the dropout generators: "
         drops = _dropout_layers(model)
         if drops:
-            if sorted(ck["dropout_rng"]) != sorted(drops):
-                raise ValueError("the dropout generators do not match the network's layers")
-            for name, m in drops.items():
-                m.generator.bit_generator.state = ck["dropout_rng"][name]
+            states = ck["dropout_rng"]
+            if not isinstance(states, dict) or sorted(states) != sorted(drops):
+                raise ValueError("they do not match the network's dropout layers")
+            for layer, m in drops.items():
+                m.generator.bit_generator.state = states[layer]
         stopping, schedule = _rules(config, opt)
         if stopping is not None:
+            part = "the early-stopping state: "
             stopping.load_state_dict(ck["early_stopping"])
         if schedule is not None:
+            part = "the learning-rate schedule's state: "
             schedule.load_state_dict(ck["lr_schedule"])
-    except (KeyError, TypeError, AttributeError, IndexError) as e:
-        raise ValueError(f"{path}: damaged training checkpoint (missing or wrong {e})") from None
-    except ValueError as e:
-        raise ValueError(f"{path}: damaged or mismatched training checkpoint: {e}") from None
+    except KeyError as e:
+        raise ValueError(f"{name}: damaged training checkpoint: {part}no entry {e}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise ValueError(f"{name}: damaged or mismatched training checkpoint: {part}{e}") from None
+    ck.update(config=config, epoch=epoch, history=history)
     return model, ck
 
 
@@ -532,9 +815,86 @@ def train(
     then evaluated after each epoch too.
     ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
     Returns ``(model, history)``.
+
+    Before anything runs, every output path is checked (:func:`_check_outputs`), and the run
+    holds the writer lock of ``save`` until it ends (:func:`~tinygrad_sgd._atomic.writer_lock`:
+    a second run saving to the same file is refused with ``FileLockedError``).  An epoch that
+    diverges (non-finite weights or evaluation cost) stops the run with ``FloatingPointError``
+    naming it, before it is reported or saved: ``save`` keeps the last good epoch.  An
+    ``OSError`` while writing names the file (``<path>: <reason>``); the old file is intact.
     """
+    _check_outputs(save, plot, history_path, resume)
+    with writer_lock(save) if save is not None else contextlib.nullcontext():
+        return _train(
+            config,
+            overrides,
+            data_dir=data_dir,
+            download=download,
+            save=save,
+            resume=resume,
+            plot=plot,
+            history_path=history_path,
+            log=log,
+            progress=progress,
+            validation_size=validation_size,
+        )
+
+
+def _check_outputs(
+    save: str | os.PathLike[str] | None,
+    plot: str | os.PathLike[str] | None,
+    history_path: str | os.PathLike[str] | None,
+    resume: str | os.PathLike[str] | None,
+) -> None:
+    """Fail now, not after the run, when an output could not be written: each path's folder
+    exists and this process may create files in it, and the path is not a directory, device
+    or FIFO (:func:`~tinygrad_sgd._atomic.check_writable`); neither the plot nor the history
+    would replace the checkpoint being written or resumed, nor each other; matplotlib is there
+    for the plot."""
+    outputs = {
+        o: path
+        for o, path in (("--save", save), ("--plot", plot), ("--history", history_path))
+        if path is not None
+    }
+    targets = {option: check_writable(path) for option, path in outputs.items()}
+    checkpoints = [targets.get("--save")] + ([os.path.realpath(resume)] if resume else [])
+    for option, what in (("--plot", "picture"), ("--history", "history")):
+        if option in targets and targets[option] in checkpoints:
+            path = outputs[option]
+            raise ValueError(f"{option} {path}: is the checkpoint; the {what} would replace it")
+    if "--plot" in targets and targets["--plot"] == targets.get("--history"):
+        raise ValueError(f"--plot and --history are both {plot}: one would replace the other")
     if plot is not None:
         _check_plot_available()
+
+
+def _named(path: str | os.PathLike[str], e: OSError) -> OSError:
+    """``e`` as an error of its type whose message is ``<path>: <reason>``, naming the file
+    asked for (the OS may name the temporary file, or nothing, as in "File too large")."""
+    shown = os.fspath(path)
+    if e.strerror is None and str(e).startswith(shown):  # the atomic writer's, naming it
+        return e
+    return type(e)(f"{shown}: {e.strerror or e}")
+
+
+def _train(
+    config: TrainConfig | None,
+    overrides: dict[str, Any],
+    *,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    save: str | os.PathLike[str] | None,
+    resume: str | os.PathLike[str] | None,
+    plot: str | os.PathLike[str] | None,
+    history_path: str | os.PathLike[str] | None,
+    log: Callable[[str], None] | None,
+    progress: bool | None,
+    validation_size: int,
+) -> tuple[nn.Sequential, History]:
+    """:func:`train` once its outputs are checked and its checkpoint locked."""
+    unknown = [k for k in overrides if k not in CONFIG_FIELDS]
+    if unknown:
+        raise TypeError(f"train: unknown config field(s) {', '.join(unknown)}")
     start_epoch = 0
     history = History()
     if resume is not None:
@@ -556,7 +916,6 @@ def train(
     else:
         cfg = config if config is not None else TrainConfig()
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
-    cfg.validate()
 
     train_set, eval_set, source = _load_dataset(cfg, data_dir, download, validation_size)
     n_in = train_set[0].shape[1]
@@ -565,9 +924,16 @@ def train(
     init_rng, shuffle_seed = _rng_seeds(cfg.seed)
     if resume is None:
         model = _network(cfg, n_in, n_out, init_rng)
-    elif not cfg.arch and model.state_dict()["0.weight"].shape[1] != n_in:
-        raise ValueError(f"--resume {resume}: the checkpoint's network does not fit {source}")
-    opt = optim.SGD(model.parameters(), lr=cfg.lr)
+    elif cfg.arch:
+        pass  # load_checkpoint built the network of the config's arch for this data set's images
+    elif {k: v.shape for k, v in model.state_dict().items()} != network_shapes(
+        sizes, dropout=cfg.dropout
+    ):
+        raise ValueError(
+            f"--resume {resume}: the checkpoint's network does not fit {source}, which needs "
+            f"{sizes}"
+        )
+    opt = _optimizer(cfg, model)
     targets = nn.F.one_hot(train_set[1], n_out, dtype=train_set[0].dtype)
     loader = DataLoader(train_set[0], targets, cfg.batch_size, seed=shuffle_seed)
     stopping, schedule = _rules(cfg, opt)
@@ -586,10 +952,14 @@ def train(
             if cfg.activation == cfg.output == "sigmoid"
             else f"{cfg.activation} hidden neurons and a {cfg.output} output layer"
         )
+        rates = list(dict.fromkeys(g["lr"] for g in opt.param_groups))  # the η in force
+        eta = ", ".join(map(str, rates))
+        if rates != [cfg.lr]:
+            eta += f" (from the checkpoint's optimizer state; the config's η is {cfg.lr})"
         shown = f"[{n_in}, {cfg.arch}, {n_out}]" if cfg.arch else str(sizes)
         log(
             f"Network {shown} of {neurons}, {cfg.cost} cost, {cfg.init} init, "
-            f"η = {cfg.lr}, m = {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}, "
+            f"η = {eta}, m = {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}, "
             f"{cfg.dtype}"
         )
         extras = [
@@ -611,34 +981,50 @@ def train(
         if start_epoch:
             log(f"Resuming from {resume} after epoch {start_epoch - 1}")
 
-    def after_epoch(k: int, h: History) -> None:
-        if save is not None:
-            _save(_checkpoint(cfg, k, model, opt, loader, h, stopping, schedule), save)
-        if history_path is not None:
-            write_history_json(h, history_path)
+    last_saved: int | None = None
 
-    history = fit(
-        model,
-        train_set,
-        eval_set,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        cost=cfg.cost,
-        optimizer=opt,
-        loader=loader,
-        start_epoch=start_epoch,
-        history=history,
-        on_epoch_end=after_epoch,
-        log=log,
-        progress=progress,
-        lmbda=cfg.lmbda,
-        l1=cfg.l1,
-        early_stopping=stopping,
-        lr_schedule=schedule,
-        report_gradients=cfg.report_gradients,
-        monitor_training=history_path is not None,
-    )
+    def after_epoch(k: int, h: History) -> None:
+        nonlocal last_saved
+        if save is not None:
+            try:
+                _save(_checkpoint(cfg, k, model, opt, loader, h, stopping, schedule), save)
+            except OSError as e:
+                raise _named(save, e) from e
+            last_saved = k
+        if history_path is not None:
+            try:
+                write_history_json(h, history_path)
+            except OSError as e:
+                raise _named(history_path, e) from e
+
+    try:
+        history = fit(
+            model,
+            train_set,
+            eval_set,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            cost=cfg.cost,
+            optimizer=opt,
+            loader=loader,
+            start_epoch=start_epoch,
+            history=history,
+            on_epoch_end=after_epoch,
+            log=log,
+            progress=progress,
+            lmbda=cfg.lmbda,
+            l1=cfg.l1,
+            early_stopping=stopping,
+            lr_schedule=schedule,
+            report_gradients=cfg.report_gradients,
+            monitor_training=history_path is not None,
+        )
+    except FloatingPointError as e:
+        if save is None:
+            raise
+        kept = "was not written" if last_saved is None else f"keeps epoch {last_saved}"
+        raise FloatingPointError(f"{e}; the checkpoint {save} {kept}") from None
     if log is not None and len(history):
         k = history.best()
         i = history.epoch.index(k)
@@ -653,7 +1039,10 @@ def train(
             title += f", λ = {cfg.lmbda}"
         if cfg.dropout:
             title += f", dropout {cfg.dropout}"
-        plot_history(history, plot, title=title)
+        try:
+            plot_history(history, plot, title=title)
+        except OSError as e:
+            raise _named(plot, e) from e
         if log is not None:
             log(f"Learning curves written to {plot}")
     return model, history
