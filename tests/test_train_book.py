@@ -566,8 +566,13 @@ def test_preset_values_in_the_book():
         lr=0.5,
         cost="cross-entropy",
         init="scaled",
-        lmbda=5.0,
+        lmbda=0.14,  # the book's λ/n on the 1,437 digits
     )
+    assert PRESETS["ch3-l2"].mnist == dict(lmbda=5.0)  # the book's own, for n = 50,000
+    for name, preset in PRESETS.items():  # every λ keeps the book's λ/n on the digits
+        if "lmbda" in preset.settings:
+            book = preset.mnist["lmbda"]
+            assert preset.settings["lmbda"] == pytest.approx(book * 1437 / 50000, rel=0.05), name
     assert PRESETS["ch1"].settings["lr"] == 3.0 and PRESETS["ch1"].settings["cost"] == "quadratic"
     assert PRESETS["ch5-deep"].settings["hidden"] == (30, 30, 30)
     assert PRESETS["ch5-deep"].settings["report_gradients"] is True
