@@ -637,3 +637,14 @@ def test_network_shapes_are_those_of_build_network(dropout, hidden, activation, 
     model = build_network(sizes, activation=activation, output=output, dropout=dropout)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     assert loop_module.network_shapes(sizes, dropout=dropout) == shapes
+
+
+@pytest.mark.parametrize("cost", ["cross-entropy", "quadratic"])
+def test_fit_refuses_a_cost_that_does_not_fit_a_softmax_output(cost):
+    # Issue 19, item 4: cross-entropy on a softmax network silently applied the sigmoid's formula
+    # (and diverged to an infinite cost).
+    net = build_network([4, 3, 2], output="softmax")
+    X = np.zeros((6, 4))
+    y = np.array([0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match=rf"the {cost} cost does not fit .*nn\.Softmax.*pairs"):
+        fit(net, (X, y), epochs=1, cost=cost, log=None)

@@ -479,10 +479,16 @@ def _cost_function(model: nn.Module, cost: str) -> Callable[[Any, Tensor], Tenso
     """
     if cost not in COSTS:
         raise ValueError(f"unknown cost {cost!r}; use one of {', '.join(COSTS)}")
-    if cost == "quadratic":
-        return lambda x, Y: nn.F.quadratic_cost(model(x), Y)
     seq = model if isinstance(model, nn.Sequential) and len(model) else None
     last = seq[-1] if seq is not None else None
+    if isinstance(last, nn.Softmax) and cost not in PAIRS["softmax"]:
+        raise ValueError(
+            f"the {cost} cost does not fit a network whose last layer is nn.Softmax (it would "
+            "apply the sigmoid's formula to the softmax); the pairs are: "
+            + "; ".join(f"{out} output: {', '.join(c)}" for out, c in PAIRS.items())
+        )
+    if cost == "quadratic":
+        return lambda x, Y: nn.F.quadratic_cost(model(x), Y)
     if cost == "log-likelihood":
         if seq is None or not isinstance(last, nn.Softmax):
             raise ValueError(
