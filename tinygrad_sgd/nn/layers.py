@@ -233,41 +233,39 @@ class Conv2d(Module):
         )
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A pooling layer: windows of ``kernel_size`` every ``stride`` (by default the kernel size)."""
+
+    _pool: Any = None  # the function of nn.functional that pools
+
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, "kernel_size", name, 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", name, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self)._pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
     """Max-pooling (the book's chapter 6): each kernel_size window of every feature map is
     replaced by its maximum; windows ``stride`` apart, by default the kernel size (so 2 halves
     a 24×24 map to 12×12, as in the book)."""
 
-    def __init__(
-        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
-    ) -> None:
-        super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size", "MaxPool2d", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", "MaxPool2d", 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+    _pool = staticmethod(max_pool2d)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Average pooling: each kernel_size window replaced by its mean; windows ``stride`` apart,
     by default the kernel size."""
 
-    def __init__(
-        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
-    ) -> None:
-        super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size", "AvgPool2d", 1)
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride", "AvgPool2d", 1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+    _pool = staticmethod(avg_pool2d)
 
 
 class Flatten(Module):
