@@ -98,6 +98,9 @@ class Linear(Module):
     :func:`tinygrad_sgd.get_default_dtype`.
     """
 
+    weight: Parameter
+    bias: Parameter | None
+
     def __init__(
         self,
         in_features: int,
@@ -108,21 +111,9 @@ class Linear(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"Linear: {name} must be an int, got {type(v).__name__}")
-            if v <= 0:
-                raise ValueError(f"Linear: {name} must be positive, got {v}")
-        d = get_default_dtype() if dtype is None else np.dtype(dtype)
-        if d.kind != "f":
-            raise TypeError(f"Linear: dtype must be floating, got {d}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=d))
-        if bias:
-            self.bias: Parameter | None = Parameter(np.zeros(self.out_features, dtype=d))
-        else:
-            self.register_parameter("bias", None)
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        _add_parameters(self, "Linear", (self.out_features, self.in_features), bias, dtype)
         self.reset_parameters(init, seed)
 
     def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
@@ -161,6 +152,21 @@ class Linear(Module):
         )
 
 
+def _add_parameters(
+    layer: Module, name: str, shape: tuple[int, ...], bias: bool, dtype: Any
+) -> None:
+    """Register ``weight`` of ``shape`` (out first) and ``bias`` of (out,) or None, zeros of the
+    floating ``dtype`` (default: the default dtype) until ``reset_parameters`` fills them."""
+    d = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"{name}: dtype must be floating, got {d}")
+    layer.weight = Parameter(np.zeros(shape, dtype=d))
+    if bias:
+        layer.bias = Parameter(np.zeros(shape[0], dtype=d))
+    else:
+        layer.register_parameter("bias", None)
+
+
 def _positive_int(v: Any, name: str, layer: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{layer}: {name} must be an int, got {type(v).__name__}")
@@ -185,6 +191,9 @@ class Conv2d(Module):
     (the inputs of one neuron, PyTorch's fan-in): by default w ~ N(0, 1/n_in), b ~ N(0, 1).
     """
 
+    weight: Parameter
+    bias: Parameter | None
+
     def __init__(
         self,
         in_channels: int,
@@ -203,15 +212,8 @@ class Conv2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d", 1)
         self.stride = pair(stride, "stride", "Conv2d", 1)
         self.padding = pair(padding, "padding", "Conv2d", 0)
-        d = get_default_dtype() if dtype is None else np.dtype(dtype)
-        if d.kind != "f":
-            raise TypeError(f"Conv2d: dtype must be floating, got {d}")
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = Parameter(np.zeros(shape, dtype=d))
-        if bias:
-            self.bias: Parameter | None = Parameter(np.zeros(self.out_channels, dtype=d))
-        else:
-            self.register_parameter("bias", None)
+        _add_parameters(self, "Conv2d", shape, bias, dtype)
         self.reset_parameters(init, seed)
 
     def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
