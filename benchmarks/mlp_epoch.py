@@ -3,6 +3,7 @@ C = 1/2m Σ‖y − a‖² per mini-batch of m and plain SGD w → w − η ∂C
 
 * ``tinygrad_sgd``      the user path: data.DataLoader, nn.Sequential(nn.Linear, nn.Sigmoid, ...),
                         nn.functional.quadratic_cost, optim.SGD
+* ``compiled``          the user path's step under ``tg.compile`` (recorded, verified, replayed)
 * ``tinygrad_sgd_raw``  the same with Tensor operations written out (x @ W.T + b, .sigmoid(),
                         the cost by hand, a manual update of ``.data``)
 * ``engine_numpy``      the NumPy calls of the ``tinygrad_sgd`` row, replayed without the
@@ -190,7 +191,7 @@ def _array_context(needs: tuple[bool, ...]) -> Context:
     """A Context set up as the engine sets it up for an ordinary backward on arrays."""
     ctx = Context()
     ctx.needs_input_grad = needs
-    ctx._arrays = True  # the engine's flag for a backward on arrays
+    ctx._on_arrays = True  # the engine's flag for a backward on arrays
     return ctx
 
 
@@ -344,7 +345,7 @@ def tinygrad_nn(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """What a user writes: a DataLoader over the arrays (batches in order, so that every row
     sees the same batches), nn.Sequential of nn.Linear and nn.Sigmoid, the quadratic cost from
     nn.functional, optim.SGD."""
-    from tinygrad_sgd import data, nn, optim
+    from tinygrad_sgd import Tensor, data, nn, optim
 
     def epoch() -> Params:
         model, lin = _book_model(params, X.dtype)
@@ -352,7 +353,8 @@ def tinygrad_nn(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
         cost_fn = nn.functional.quadratic_cost
         for x, y in data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True):
             opt.zero_grad()
-            cost = cost_fn(model(x), y)
+            # from_numpy shares the batch (an ndarray operand is copied, as in PyTorch), as fit does
+            cost = cost_fn(model(Tensor.from_numpy(x)), Tensor.from_numpy(y))
             cost.backward()
             opt.step()
         return [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
@@ -452,10 +454,37 @@ def hips_autograd_row(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> E
     return epoch
 
 
+def tinygrad_compiled(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
+    """The user path's step under ``tg.compile``: recorded on its first call, verified against
+    eager on its second, replayed afterwards (the ops' own formulas on arrays, no graph)."""
+    import tinygrad_sgd as tg
+    from tinygrad_sgd import data, nn, optim
+
+    def epoch() -> Params:
+        model, lin = _book_model(params, X.dtype)
+        opt = optim.SGD(model.parameters(), lr=ETA)
+        cost_fn = nn.functional.quadratic_cost
+
+        @tg.compile
+        def step(x: Any, y: Any) -> Any:
+            opt.zero_grad()
+            cost = cost_fn(model(x), y)
+            cost.backward()
+            opt.step()
+            return cost
+
+        for x, y in data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True):
+            step(x, y)
+        return [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
+
+    return epoch
+
+
 ROWS: dict[str, tuple[str | None, Callable[..., Epoch]]] = {
     # name: (module that must be importable, builder)
     "numpy_floor": (None, numpy_floor),
     "tinygrad_sgd": ("tinygrad_sgd.data", tinygrad_nn),
+    "compiled": ("tinygrad_sgd.compile", tinygrad_compiled),
     "tinygrad_sgd_raw": (None, tinygrad_raw),
     "engine_numpy": (None, engine_numpy),
     "op_formulas": (None, op_formulas),

@@ -88,7 +88,10 @@ def test_backward_anomaly_from_numpy_backward_names_input():
         with pytest.raises(tg.AnomalyError) as info:
             y.sum().backward()
     msg = str(info.value)
-    assert msg.startswith("BadGrad.backward produced a non-finite gradient for input 0")
+    assert msg.startswith(
+        "BadGrad.backward produced NaN or infinity in the backward pass: a non-finite gradient "
+        "for input 0 (shape (2,)) from a δ that was finite"
+    )
     assert f"{HERE}:{_line_of('MARK-badgrad')}" in msg
 
 

@@ -68,3 +68,35 @@ def test_other_scripts_run(script):
     args = ("--no-torch",) if script == "op_overhead.py" else ()
     out = run(script, *args)
     assert "| " in out and "load average" in out
+
+
+def test_book_options_times_every_option():
+    out = run("book_options.py")
+    rows = [ln.split("|")[1].strip() for ln in out.splitlines() if ln.startswith("| ")][1:]
+    assert rows == ["plain", "dropout", "lmbda", "l1", "report_gradients"], out
+
+
+def test_conv_epoch_rows_end_at_the_same_weights():
+    """The book's ch6-conv network: the user path and backpropagation by hand in NumPy take the
+    same steps (PyTorch, the third row, is left out here: tests must pass without it)."""
+    out = run("conv_epoch.py", "--rows", "numpy_by_hand,tinygrad_sgd", "--m", "10,100")
+    lines = [ln for ln in out.splitlines() if ln.startswith(("| numpy_by_hand", "| tinygrad_sgd"))]
+    assert len(lines) == 4, out  # two rows, two batch sizes
+    assert all(ln.rstrip(" |").endswith("ok") for ln in lines), out
+    assert "DIFFERENT" not in out
+
+
+def test_conv_epoch_detects_rows_that_train_differently(monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import conv_epoch
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def wrong(params, X, y, m):  # the hand-written row with η off by 1 %: exit code 1
+        monkeypatch.setattr(conv_epoch, "ETA", 0.1 * 1.01)
+        return conv_epoch.numpy_by_hand(params, X, y, m)
+
+    monkeypatch.setitem(conv_epoch.ROWS, "wrong", (None, wrong))
+    code = conv_epoch.main(["--quick", "--rows", "numpy_by_hand,wrong", "--m", "10"])
+    assert code == 1

@@ -377,12 +377,36 @@ def test_l2_penalty_value_gradient_and_module_form(rng: np.random.Generator) -> 
     for w in ws:
         np.testing.assert_allclose(w.grad.numpy(), lmbda / n * w.numpy(), rtol=1e-14)
     assert net[0].bias.grad is None
-    with pytest.raises(ValueError, match="lmbda must be a number >= 0"):
+    with pytest.raises(ValueError, match="lmbda must be a finite number >= 0"):
         F.l2_penalty(ws, -1.0, n)
     with pytest.raises(ValueError, match=r"n \(the training-set size\) must be an int > 0"):
         F.l2_penalty(ws, 0.1, 0)
     with pytest.raises(ValueError, match="no weights given"):
         F.l2_penalty([], 0.1, 10)
+
+
+def test_l1_penalty_value_and_gradient_with_sgn_zero_is_zero() -> None:
+    """(λ/n) Σ|w| and its gradient (λ/n) sgn(w), with sgn(0) = 0 (a weight at 0 is not pushed)."""
+    net = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Sigmoid(), nn.Linear(4, 2, seed=1))
+    net[0].weight.data[1, 2] = 0.0
+    ws = [net[0].weight, net[2].weight]
+    lmbda, n = 0.3, 700
+    expected = lmbda / n * sum(np.sum(np.abs(w.numpy())) for w in ws)
+    assert F.l1_penalty(ws, lmbda, n).item() == pytest.approx(expected, rel=1e-14)
+    pen = F.l1_penalty(net, lmbda, n)  # a Module: weights only, biases excluded
+    assert pen.item() == pytest.approx(expected, rel=1e-14)
+    pen.backward()
+    for w in ws:
+        np.testing.assert_array_equal(w.grad.numpy(), lmbda / n * np.sign(w.numpy()))
+    assert net[0].weight.grad.numpy()[1, 2] == 0.0
+    assert net[0].bias.grad is None
+    for bad in (-1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="l1_penalty: lmbda must be a finite number >= 0"):
+            F.l1_penalty(ws, bad, n)
+    with pytest.raises(ValueError, match=r"l1_penalty: n \(the training-set size\)"):
+        F.l1_penalty(ws, 0.1, 0)
+    with pytest.raises(ValueError, match="l1_penalty: no weights given"):
+        F.l1_penalty([], 0.1, 10)
 
 
 def test_one_hot() -> None:

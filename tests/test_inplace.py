@@ -144,7 +144,7 @@ def test_locks_do_not_leak_over_many_steps():
         dropped = (w * w).sum()  # a graph dropped without backward (at the next loop turn)
     del dropped
     gc.collect()
-    assert autograd._lock_counts == {}
+    assert autograd.inplace._counts == {}
     assert w.data.flags.writeable
 
 
@@ -178,4 +178,116 @@ def test_locks_balance_when_threads_share_a_weight():
         sys.setswitchinterval(interval)
     gc.collect()
     assert errors == []
-    assert autograd._lock_counts == {} and w.data.flags.writeable
+    assert autograd.inplace._counts == {} and w.data.flags.writeable
+
+
+# ------------------------------------------------------------------ a user's arrays stay theirs
+
+
+def test_an_ndarray_operand_is_a_constant_the_callers_writes_cannot_reach():
+    # Issue 13: the operand used to be wrapped without a copy and locked until backward.
+    t = Tensor([1.0, 1.0, 1.0], requires_grad=True)
+    c = np.array([1.0, 2.0, 3.0])
+    y = (t * c).sum()
+    c[0] = 7.0  # neither refused nor seen by the gradient (PyTorch converts such an operand)
+    y.backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [1.0, 2.0, 3.0])
+    assert c.flags.writeable and c[0] == 7.0
+
+
+def test_an_ndarray_target_of_a_cost_stays_writeable():
+    a = Tensor([[0.2, 0.8]], requires_grad=True)
+    y = np.array([[0.0, 1.0]])
+    cost = nn.F.quadratic_cost(a, y)
+    y[0, 0] = 5.0
+    cost.backward()
+    np.testing.assert_allclose(a.grad.numpy(), [[0.2, -0.2]])  # (a − y)/n with the old y
+
+
+def test_from_numpy_shares_memory_and_is_locked_while_a_graph_saves_it():
+    arr = np.array([1.0, 2.0])
+    x = Tensor.from_numpy(arr)
+    assert np.shares_memory(x.data, arr) and x.dtype == arr.dtype
+    arr[0] = 3.0
+    assert x.data[0] == 3.0  # one buffer, both ways
+    w = Tensor([0.5, 0.5], requires_grad=True)
+    loss = (w * x).sum()  # Mul saves x's array
+    with pytest.raises(ValueError, match=READ_ONLY):
+        arr[1] = 9.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 2.0])
+    arr[1] = 9.0  # the graph is freed: the caller may write again
+
+
+@pytest.mark.parametrize("bad", [[1.0, 2.0], 3.0, np.array(["a"]), np.array([1 + 2j])])
+def test_from_numpy_refuses_what_is_not_a_numeric_ndarray(bad):
+    with pytest.raises(TypeError, match="from_numpy"):
+        Tensor.from_numpy(bad)
+
+
+def test_from_numpy_keeps_integer_dtypes_as_torch_does():
+    assert Tensor.from_numpy(np.arange(3)).dtype == np.arange(3).dtype
+
+
+def test_a_view_saved_by_a_graph_locks_its_base_too():
+    # Issue 20, item 8: only the view was locked, so a write through its base reached it.
+    base = np.array([1.0, 2.0, 3.0])
+    view = base[:2]
+    w = Tensor([1.0, 1.0], requires_grad=True)
+    c = (w * Tensor.from_numpy(view)).sum()
+    with pytest.raises(ValueError, match=READ_ONLY):
+        base[0] = 50.0
+    c.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0])
+    base[0] = 50.0  # both are writeable again once the graph is freed
+    view[1] = 7.0
+    assert base.tolist() == [50.0, 7.0, 3.0]
+
+
+def test_a_view_of_a_view_locks_the_memory_owner_and_unlocks_it():
+    base = np.zeros((3, 4))  # owns its memory
+    inner = base[1:][:, :2]  # NumPy links a view straight to the owner
+    w = Tensor(np.ones((2, 2)), requires_grad=True)
+    c = (w * Tensor.from_numpy(inner)).sum()
+    for a in (base, base[1:], inner):  # base[1:] is made after the lock: read-only from birth
+        with pytest.raises(ValueError, match=READ_ONLY):
+            a[...] = 1.0
+    del c
+    gc.collect()
+    assert base.flags.writeable and inner.flags.writeable
+    assert tg.autograd.inplace._counts == {}
+
+
+# ------------------------------------------------------------------ copying tensors
+
+
+def test_deepcopy_and_pickle_of_a_non_leaf_refuse_clearly(recwarn):
+    import copy
+    import pickle
+
+    u = Tensor([1.0, 2.0], requires_grad=True)
+    y = u * 2
+    with pytest.raises(RuntimeError, match=r"copy.deepcopy: only leaf tensors .* Mul"):
+        copy.deepcopy(y)
+    with pytest.raises(RuntimeError, match=r"pickle: only leaf tensors .* Mul"):
+        pickle.dumps(y)
+    del y
+    gc.collect()
+    assert not [w for w in recwarn if "Exception ignored" in str(w.message)]
+    assert tg.autograd.inplace._counts == {} and u.data.flags.writeable
+
+
+def test_deepcopy_and_pickle_of_a_leaf_copy_data_grad_and_flag():
+    import copy
+    import pickle
+
+    u = Tensor([1.0, 2.0], requires_grad=True)
+    (u * u).sum().backward()
+    for c in (copy.deepcopy(u), pickle.loads(pickle.dumps(u))):
+        assert c.requires_grad and c.is_leaf
+        np.testing.assert_array_equal(c.data, u.data)
+        np.testing.assert_array_equal(c.grad.data, [2.0, 4.0])
+        assert not np.shares_memory(c.data, u.data)
+        assert not np.shares_memory(c.grad.data, u.grad.data)
+    d = copy.deepcopy(u.detach() * 3)  # a result computed without grad is a leaf too
+    np.testing.assert_array_equal(d.data, [3.0, 6.0])

@@ -262,3 +262,90 @@ def test_module_to_dtype_keeps_parameter_objects() -> None:
     net.to(np.float32)
     assert net[0].weight is w and w.dtype == np.float32
     net.load_state_dict(make_net(1, np.float32).state_dict())
+
+
+# ---------------------------------------------------------------- Dropout
+
+
+def test_dropout_keeps_the_expectation_and_scales_the_kept_units() -> None:
+    """E[dropout(a)] = a: each unit is kept with probability 1 − p and then multiplied by
+    1/(1 − p).  Over N = 400,000 units of value 1 the mean has standard deviation
+    √(p/(1 − p)/N) ≈ 0.0011 (p = 0.3), so 0.006 is more than 5 standard deviations."""
+    p = 0.3
+    drop = nn.Dropout(p, seed=0)
+    out = drop(Tensor(np.ones((400, 1000)))).numpy()
+    kept = out != 0
+    np.testing.assert_array_equal(out[kept], 1 / (1 - p))  # exactly 1/(1 − p), nothing else
+    assert abs(kept.mean() - (1 - p)) < 0.006
+    assert abs(out.mean() - 1.0) < 0.006
+    # and per unit, averaged over many fresh masks: a fixed input comes back on average
+    a = np.array([[0.5, -2.0, 3.0]])
+    mean = np.mean([drop(Tensor(a)).numpy() for _ in range(20_000)], axis=0)
+    # per unit: std of one draw is |a| √(p/(1 − p)) ≤ 3 · 0.655; over 20,000 draws ≤ 0.014
+    np.testing.assert_allclose(mean, a, atol=0.07)
+
+
+def test_dropout_gradient_flows_through_the_kept_units_only(rng: np.random.Generator) -> None:
+    p = 0.5
+    drop = nn.Dropout(p, seed=1)
+    x = Tensor(rng.uniform(0.5, 1.5, size=(6, 7)), requires_grad=True)
+    out = drop(x)
+    upstream = rng.standard_normal((6, 7))
+    out.backward(upstream)
+    mask = out.numpy() / x.numpy()  # 0 or 1/(1 − p), elementwise
+    assert set(np.unique(mask)) <= {0.0, 2.0}
+    np.testing.assert_allclose(x.grad.numpy(), upstream * mask, rtol=1e-15)
+
+
+def test_dropout_eval_is_the_identity_and_p_zero_draws_nothing() -> None:
+    drop = nn.Dropout(0.5, seed=2)
+    x = Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    state = drop.generator.bit_generator.state
+    drop.eval()
+    out = drop(x)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((3, 4)))
+    assert drop.generator.bit_generator.state == state  # eval() draws no random numbers
+    zero = nn.Dropout(0.0, seed=2)
+    np.testing.assert_array_equal(zero(x).numpy(), x.numpy())
+    assert zero.generator.bit_generator.state == state
+    drop.train()
+    assert np.any(drop(x).numpy() != x.numpy())
+
+
+def test_dropout_draws_a_fresh_mask_each_call_from_its_own_seeded_generator() -> None:
+    x = Tensor(np.ones((4, 50), dtype=np.float32))
+    a, b = nn.Dropout(0.5, seed=7), nn.Dropout(0.5, seed=7)
+    first, second = a(x).numpy(), a(x).numpy()
+    assert first.dtype == np.float32
+    assert np.any(first != second)  # a new mask every call
+    np.testing.assert_array_equal(b(x).numpy(), first)  # same seed, same masks
+    np.testing.assert_array_equal(b(x).numpy(), second)
+    # the generator's state is all that decides the next mask (what a checkpoint saves)
+    state = a.generator.bit_generator.state
+    third = a(x).numpy()
+    a.generator.bit_generator.state = state
+    np.testing.assert_array_equal(a(x).numpy(), third)
+    # the global NumPy generator and nn.init's generator are left alone
+    np.random.seed(0)
+    before = np.random.random()
+    np.random.seed(0)
+    nn.Dropout(0.5)(x)
+    assert np.random.random() == before
+    assert "p=0.5" in repr(a) and nn.Dropout().p == 0.5
+
+
+@pytest.mark.parametrize(
+    "p, error, match",
+    [
+        (1.0, ValueError, r"must lie in \[0, 1\), got 1.0"),
+        (-0.1, ValueError, r"must lie in \[0, 1\), got -0.1"),
+        (float("nan"), ValueError, r"must lie in \[0, 1\), got nan"),
+        ("0.5", TypeError, "p must be a number in \\[0, 1\\), got str"),
+        (True, TypeError, "got bool"),
+    ],
+)
+def test_dropout_rejects_a_bad_p(p: object, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        nn.Dropout(p)  # type: ignore[arg-type]

@@ -80,6 +80,15 @@ def _picked(values: np.ndarray, target: Any) -> np.ndarray:
     return np.take_along_axis(values, np.asarray(target)[..., None], axis=-1)[..., 0]
 
 
+def _conv_by_matrix_product(x, w, b=None, stride=1, padding=0):
+    """The library's own product of the unfolded windows (ops.conv.correlate), for conv2d."""
+    from tinygrad_sgd.ops.conv import correlate, pad, pair
+
+    (ph, pw), step = pair(padding, "padding", "ref", 0), pair(stride, "stride", "ref", 1)
+    z = correlate(pad(x, (ph, ph, pw, pw)), w, step, (1, 1))
+    return z if b is None else z + b[:, None, None]
+
+
 # NOTE: the table's references are the textbook formulas, right for the bounded values the
 # gradient checker draws.  At ±1e308 they overflow where the library (correctly) does not, so
 # for the special-value cases each element may match either the textbook or the stable formula
@@ -101,6 +110,13 @@ STABLE_REF = {
     "binary_cross_entropy_with_logits": lambda z, y, reduction: _reduced(
         np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), reduction
     ),
+    # conv2d's sums are one BLAS matrix product (as linear's, whose reference is matmul), which
+    # may fuse a multiplication with the addition after it (FMA) and adds in its own order: with
+    # ±1e308 or infinities among the values, 2·(−1e308) + ∞ is ∞ there but NaN in the table's
+    # direct loop, and 1.52·1e308 − 1.52·1e308 leaves the first product's rounding error (1e292)
+    # instead of 0.  So each element may match the loop or the same product of the same windows.
+    "conv2d": _conv_by_matrix_product,
+    "conv2d_no_bias": _conv_by_matrix_product,
 }
 
 # NOTE: the table calls ``x.transpose(*axes)``, for which ``axes=()`` means "reverse the axes"

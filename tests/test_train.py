@@ -23,6 +23,7 @@ from tinygrad_sgd.train import (
     plot_history,
     train,
 )
+from tinygrad_sgd.train.run import CONFIG_FIELDS
 
 
 def sigmoid(z):
@@ -285,14 +286,34 @@ def test_resume_refuses_a_changed_run(tmp_path):
 
 def test_config_validation():
     for bad, msg in [
-        (dict(dataset="cifar"), "dataset must be one of"),
+        (dict(dataset="cifar"), "'dataset': expected one of digits, mnist, got 'cifar'"),
         (dict(eval_set="validation"), "only MNIST has a validation set"),
-        (dict(lr=-1.0), "positive number"),
-        (dict(hidden=(0,)), "must be positive"),
-        (dict(dtype="float16"), "float32 or float64"),
+        (dict(lr=-1.0), "'lr': expected a finite number > 0, got -1.0"),
+        (dict(hidden=(0,)), r"'hidden': layer sizes: expected an integer in \[1, 10\*\*9\)"),
+        (dict(dtype="float16"), "'dtype': expected one of float32, float64"),
+        (dict(epochs=10**9), r"'epochs': expected an integer in \[0, 10\*\*9\), got 1000000000"),
+        (dict(seed=-1), "'seed': expected an integer >= 0, got -1"),
     ]:
         with pytest.raises(ValueError, match=msg):
             train(log=None, **bad)
+    for bad, msg in [
+        (dict(seed="abc"), "'seed': expected an integer >= 0, got 'abc'"),
+        (dict(batch_size="10"), r"'batch_size': expected an integer in \[1, 10\*\*9\)"),
+        (dict(lr=True), "'lr': expected a finite number > 0, got True"),
+        (dict(hidden=30), "'hidden': expected layer sizes"),
+        (dict(epoch=3), "unknown config field"),  # a misspelt field is not silently ignored
+    ]:
+        with pytest.raises(TypeError, match=msg):
+            train(log=None, **bad)
+
+
+def test_every_config_field_has_a_row_in_the_table():
+    """TrainConfig's fields and CONFIG_FIELDS (their types and ranges) are the same names, in
+    the same order, and each default passes its own check."""
+    assert list(TrainConfig.__dataclass_fields__) == list(CONFIG_FIELDS)
+    default = TrainConfig()
+    for name, check in CONFIG_FIELDS.items():
+        assert check(getattr(default, name)) == getattr(default, name), name
 
 
 def test_cross_entropy_chapter3_settings_learn_the_digits():

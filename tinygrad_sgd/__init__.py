@@ -21,10 +21,12 @@ from .autograd import (
     no_grad,
     trace,
 )
+from .compile import CompileError, compile
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
 from .tensor import (
     Tensor,
+    cat,
     concatenate,
     get_default_dtype,
     maximum,
@@ -38,10 +40,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "CompileError",
     "Function",
     "GradcheckError",
     "Tensor",
     "__version__",
+    "cat",
+    "compile",
     "concatenate",
     "data",
     "detect_anomaly",

@@ -14,6 +14,9 @@ or the new one, never half of one, and a failed or interrupted write leaves the 
   umask, and the folder's default ACL); a replaced file keeps its mode.
 * **Stale temporary files** (of a save killed before its rename) are removed; see
   :func:`remove_stale`.
+
+:func:`check_writable` tells, before a long run, whether a path could be written this way, and
+:func:`writer_lock` keeps two processes from writing the same file in turns.
 """
 
 from __future__ import annotations
@@ -25,13 +28,33 @@ import secrets
 import stat
 import threading
 from collections.abc import Iterator
+from types import ModuleType
 from typing import BinaryIO
 
-__all__ = ["NotAFileError", "atomic_open", "atomic_write", "remove_stale"]
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock
+    fcntl = None
+
+__all__ = [
+    "FileLockedError",
+    "NotAFileError",
+    "atomic_open",
+    "atomic_write",
+    "check_writable",
+    "file_kind",
+    "remove_stale",
+    "writer_lock",
+]
 
 
 class NotAFileError(OSError):
     """The output path exists and is not a regular file (a directory, device, FIFO or socket)."""
+
+
+class FileLockedError(OSError):
+    """Another process holds the writer lock of the path (see :func:`writer_lock`)."""
 
 
 _KINDS = (
@@ -51,6 +74,13 @@ _writing_lock = threading.Lock()
 def _temp_pattern(name: str) -> re.Pattern[str]:
     """``.NAME.PID.TOKEN.tmp``: the temporary files of target ``NAME`` (TOKEN: 16 hex digits)."""
     return re.compile(rf"\.{re.escape(name)}\.([1-9][0-9]*)\.[0-9a-f]{{16}}\.tmp\Z")
+
+
+def file_kind(mode: int) -> str:
+    """What an ``st_mode`` is, for messages: ``"a directory"``, ``"a FIFO"``, ..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((k for test, k in _KINDS if test(mode)), "not a regular file")
 
 
 def _alive(pid: int) -> bool:
@@ -120,8 +150,26 @@ def _target(path: str | os.PathLike[str]) -> str:
             raise FileNotFoundError(f"{shown}: the folder {folder} does not exist") from None
         return target
     if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
-        raise NotAFileError(f"{shown}: is {kind}, not a regular file; refusing to replace it")
+        raise NotAFileError(
+            f"{shown}: is {file_kind(st.st_mode)}, not a regular file; refusing to replace it"
+        )
+    return target
+
+
+def check_writable(path: str | os.PathLike[str]) -> str:
+    """Check that :func:`atomic_open` could write ``path`` now, without writing anything, and
+    return the file it would replace (symlinks resolved).
+
+    Raises :class:`NotAFileError` when the path is a directory, device, FIFO or socket,
+    ``FileNotFoundError`` when its folder does not exist, and ``PermissionError`` when the
+    folder does not let this process create files in it (a new file and the temporary file are
+    created there; an existing file need not be writable itself, it is renamed over).  Each
+    message names the path.
+    """
+    target = _target(path)
+    folder = os.path.dirname(target)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{os.fspath(path)}: cannot create files in the folder {folder}")
     return target
 
 
@@ -168,3 +216,68 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path``'s content by ``data`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path) as f:
         f.write(data)
+
+
+def _lock_holder(fd: int) -> str:
+    """``" (process PID)"`` from a lock file's content, or ``""`` when it holds no process id."""
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return f" (process {int(text)})"
+    return ""
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold, for the ``with`` block, the advisory lock of writing ``path``.  A second process
+    asking for it meanwhile gets :class:`FileLockedError` (naming the path and the holder's
+    process id) at once, instead of taking turns writing.
+
+    The lock is ``fcntl.flock`` on ``.NAME.lock`` beside the file that ``path`` resolves to (so
+    a symlink and its target share one lock), holding the holder's process id.  The lock file
+    is removed on leaving the block; a process killed while holding it leaves the file, but the
+    kernel drops the lock with the process, so the next writer simply takes it.  Processes that
+    do not ask for the lock (``tg.save``, a plain ``open``) are not stopped: it is advisory.
+    Without ``fcntl`` (Windows) nothing is locked.
+    """
+    target = _target(path)
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    folder, name = os.path.split(target)
+    lock_path = os.path.join(folder, f".{name}.lock")
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's lock file: flock needs no write access
+            fd = os.open(lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise FileLockedError(
+                f"{os.fspath(path)}: another run is writing this file{holder}; it holds the "
+                f"lock {lock_path}. Wait for it to end, or write to another path"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # The holder before us removes the file before it unlocks: if we locked that removed
+        # file (or one since replaced), the lock protects nothing; open the path again.
+        try:
+            current = os.stat(lock_path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)
+    try:
+        with contextlib.suppress(OSError):  # the holder's id is for messages only
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # while still locked: see the loop above
+        os.close(fd)

@@ -36,11 +36,12 @@ import json
 import math
 import os
 import re
-from typing import Any
+import stat
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from ._atomic import atomic_open
+from ._atomic import atomic_open, file_kind
 from .tensor import Tensor
 
 __all__ = ["load", "save"]
@@ -210,20 +211,40 @@ def _json_depth(text: str) -> int:
     return deepest
 
 
+def _open_regular(source: str) -> BinaryIO:
+    """``source`` opened for reading; a directory, FIFO, device or socket is refused with a
+    ``ValueError`` naming it (opened without blocking, so a FIFO with no writer cannot hang)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(source, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load: no such checkpoint file: {source!r}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"load: {source!r} is {file_kind(mode)}, not a checkpoint file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Any:
     """Read what :func:`save` wrote (never unpickles anything).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file when it is
-    not a readable ``.npz`` (truncated, damaged, or holding pickled objects), when its entries
-    would decompress to more than ``max_bytes`` bytes (default :data:`MAX_LOAD_BYTES`, 1 GiB), or
-    when its structure nests deeper than :data:`MAX_NESTING` containers.
+    Raises ``FileNotFoundError`` for a missing file, ``OSError`` when it cannot be opened
+    (``PermissionError``, ...), and ``ValueError`` naming the file when it is not a regular file
+    (a directory, FIFO, device), not a readable ``.npz`` (truncated, damaged, or holding pickled
+    objects), when its entries would decompress to more than ``max_bytes`` bytes (default
+    :data:`MAX_LOAD_BYTES`, 1 GiB), or when its structure nests deeper than :data:`MAX_NESTING`
+    containers.
     """
     source = os.fspath(path)
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"load: no such checkpoint file: {source!r}")
     limit = MAX_LOAD_BYTES if max_bytes is None else max_bytes
+    file = _open_regular(source)
     try:
-        with np.load(source, allow_pickle=False) as npz:
+        with file, np.load(file, allow_pickle=False) as npz:
             _check_entry_sizes(source, npz, limit)
             # By the zip member's own name: npz[name] would read the member "w.npy" for the entry
             # "w.npy" when an entry "w" exists (files written before entry names were checked).

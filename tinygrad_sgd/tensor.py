@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd, ops
-from .autograd import Context, backward
+from .autograd import Context, backward, inplace
 
 _default_dtype: np.dtype[Any] = np.dtype(np.float64)
 
@@ -78,6 +78,17 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
         f"Tensor: unsupported data of dtype {arr.dtype} (from {type(data).__name__}); "
         "expected numbers, nested lists of numbers, or a bool/integer/float ndarray"
     )
+
+
+def _no_value_reads(what: str) -> None:
+    """Inside a step that ``tg.compile`` records, Python must not read tensor values: the replay
+    runs the recorded kernels only, so a branch decided by the value would be frozen."""
+    if autograd.mode._state.recording is not None:
+        raise RuntimeError(
+            f"{what} reads a tensor's value while tg.compile records a step: the replay would not "
+            "read it again, freezing whatever Python decided with it.  Return the tensor from "
+            "the step and read it outside, or run this step without tg.compile"
+        )
 
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -177,11 +188,54 @@ class Tensor:
         t._retains_grad = False
         return t
 
+    @staticmethod
+    def from_numpy(array: np.ndarray) -> Tensor:
+        """A Tensor that shares ``array``'s memory (``torch.from_numpy``): no copy, same dtype.
+
+        Writes to the array show in the tensor and the other way round.  While a live graph has
+        saved the array for backward, it (and the array it is a view of) is read-only, so that
+        the gradient cannot be computed from values the forward pass did not see
+        (see autograd/inplace.py).  ``Tensor(array)`` copies instead.
+        """
+        if not isinstance(array, np.ndarray):
+            raise TypeError(
+                f"Tensor.from_numpy expects a numpy.ndarray, got {type(array).__name__}"
+            )
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Tensor.from_numpy: unsupported dtype {array.dtype}; use a bool, integer or "
+                "float array"
+            )
+        return Tensor._wrap(array)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """A copy with its own data (and ``.grad``), as a leaf; only leaves can be copied."""
+        self._check_leaf("copy.deepcopy")
+        t = Tensor._wrap(self.data.copy(), self.requires_grad)
+        memo[id(self)] = t
+        if self.grad is not None:
+            t.grad = Tensor._wrap(self.grad.data.copy())
+        return t
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickle a leaf as its data, ``requires_grad`` and ``.grad`` (never the graph)."""
+        self._check_leaf("pickle")
+        grad = None if self.grad is None else self.grad.data
+        return (_unpickle_tensor, (self.data, self.requires_grad, grad))
+
+    def _check_leaf(self, what: str) -> None:
+        if self._ctx is not None:
+            raise RuntimeError(
+                f"{what}: only leaf tensors (created by the user, or detached) can be copied; "
+                f"this one was computed by {self._ctx.name}. Copy t.detach() instead, or "
+                "t.detach().requires_grad_() for a new leaf."
+            )
+
     def _overwrite(self, values: Any) -> None:
         """Replace this tensor's values (for optimizers, initialisers and ``load_state_dict``).
 
         In place when the array is writeable; when a live graph saved it for backward it is
-        read-only (see "In-place safety" in autograd.py), and the tensor gets a new array
+        read-only (see autograd/inplace.py), and the tensor gets a new array
         instead, so the graph keeps the values its backward needs.
         """
         if self.data.flags.writeable:
@@ -233,10 +287,12 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied, as with ``torch.Tensor.numpy``)."""
+        _no_value_reads("numpy()")
         return self.data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
+        _no_value_reads("item()")
         if self.size != 1:
             raise ValueError(f"item(): the tensor has {self.size} elements (shape {self.shape})")
         return self.data.item()
@@ -257,13 +313,35 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; an empty spec gives repr()."""
+        if not spec:
+            return repr(self)
+        if self.size != 1:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, got shape {self.shape}; "
+                "format t.item() or t.numpy() instead"
+            )
+        return format(self.data.item(), spec)
+
+    def tolist(self) -> Any:
+        """The values as (nested lists of) Python numbers (``ndarray.tolist``)."""
+        return self.data.tolist()
+
+    def numel(self) -> int:
+        """The number of elements (``size``)."""
+        return self.data.size
+
     def __bool__(self) -> bool:
+        _no_value_reads("bool(tensor)")
         return bool(self.data)
 
     def __float__(self) -> float:
+        _no_value_reads("float(tensor)")
         return float(self.item())
 
     def __int__(self) -> int:
+        _no_value_reads("int(tensor)")
         return int(self.item())
 
     def __index__(self) -> int:
@@ -317,6 +395,23 @@ class Tensor:
         handle = RemovableHandle(self._hooks)
         self._hooks[handle.id] = fn
         return handle
+
+    def _run_hooks(self, grad: Any) -> Any:
+        """Called by backward with this tensor's gradient (an array, or a Tensor under
+        ``create_graph``): run the hooks in order, on Tensors; a hook may return a new one."""
+        g = grad if isinstance(grad, Tensor) else Tensor._wrap(grad)
+        for hook in list(self._hooks.values()):  # type: ignore[union-attr]  # may remove itself
+            new = hook(g)
+            if new is None:
+                continue
+            new = new if isinstance(new, Tensor) else Tensor(new, dtype=self.dtype)
+            if new.shape != self.shape:
+                raise RuntimeError(
+                    f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                    f"{new.shape} for a tensor of shape {self.shape}; a hook must keep the shape"
+                )
+            g = new if new.dtype == self.dtype else new.astype(self.dtype)
+        return g if isinstance(grad, Tensor) else g.data
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
@@ -395,8 +490,10 @@ class Tensor:
         """Turn the other side of a binary operator into a Tensor.
 
         Python numbers take this tensor's dtype where NumPy's rules allow it (``x32 * 3.0`` stays
-        float32), as NumPy treats Python scalars as "weak".  A floating ndarray is wrapped
-        without a copy; anything else goes through the ``Tensor`` constructor's dtype policy.
+        float32), as NumPy treats Python scalars as "weak".  Anything else goes through the
+        ``Tensor`` constructor (a copy, as in PyTorch): an ndarray operand is a constant that the
+        caller's later writes neither fail on nor change.  To share memory instead, pass
+        ``Tensor.from_numpy(array)``.
         """
         if isinstance(other, Tensor):
             return other
@@ -405,13 +502,7 @@ class Tensor:
             if dtype.kind != "f":  # a floating tensor keeps its dtype (and result_type costs 1 µs)
                 dtype = np.result_type(dtype, other)
             return Tensor._wrap(np.asarray(other, dtype=dtype))
-        if type(other) is np.ndarray and other.dtype.kind == "f":
-            # A floating array is used as it is, as NumPy itself would: copying a mini-batch
-            # (1000×784 float32: 3 MB) took 0.3 ms, a third of the book's training step at
-            # m = 1000.  Like any array an op saves for backward, it must not be changed in
-            # place before backward runs.
-            return Tensor._wrap(other)
-        return Tensor(other)
+        return Tensor(other)  # an array is a constant: copied, so later writes cannot reach it
 
     def _binary(self, fn: type[autograd.Function], a: Any, b: Any, sym: str) -> Tensor:
         a = self._operand(a)
@@ -477,6 +568,98 @@ class Tensor:
     def matmul(self, other: Any) -> Tensor:
         return self.__matmul__(other)
 
+    # ---------------------------------------------------------------- in-place updates
+    # PyTorch's semantics for updates such as ``with tg.no_grad(): w -= lr * w.grad``: the array
+    # is changed in place and ``w`` stays the same leaf.  In-place writes are never recorded in
+    # a graph, so with grad mode on:
+    # * a leaf that requires grad refuses them (PyTorch's error: wrap the update in no_grad());
+    # * where recording is needed otherwise (a tensor computed by an op, or an operand that
+    #   requires grad) the operators ``+= -= *= /=`` compute out of place and rebind the name,
+    #   recorded (``loss += penalty`` works; other references keep the old tensor), while the
+    #   methods ``add_`` ... ``copy_`` refuse.
+    # A tensor whose array a live graph saved for backward cannot be changed in place at all
+    # (autograd/inplace.py).
+
+    def _update(
+        self,
+        what: str,
+        write: Callable[[np.ndarray, np.ndarray], Any],
+        other: Any = 0,
+        out_of_place: Callable[[Any], Tensor] | None = None,
+    ) -> Tensor:
+        """``write(self.data, other_array)`` in place after the checks above; returns self
+        (or ``out_of_place(other)`` when that must be recorded)."""
+        o = self._operand(other)
+        if autograd.is_grad_enabled() and (self.requires_grad or o.requires_grad):
+            if self._ctx is None and self.requires_grad:
+                raise RuntimeError(
+                    f"in-place {what} on a leaf tensor that requires grad, with grad mode on: "
+                    "an update of parameters must not be recorded; wrap it in "
+                    "`with tg.no_grad():` (as in PyTorch)"
+                )
+            if out_of_place is not None:
+                return out_of_place(o)
+            who = (
+                f"computed by {self._ctx.name}"
+                if self._ctx
+                else "given an operand that requires grad"
+            )
+            raise RuntimeError(
+                f"{what} on a tensor {who}, with grad mode on: in-place operations are not "
+                "recorded for backward; write it out of place (t = t * 2, not t.mul_(2)), or "
+                "update under `with tg.no_grad():` if it is not to be differentiated"
+            )
+        inplace.check_writeable(self.data, what)
+        try:
+            write(self.data, o.data)
+        except ValueError as e:
+            raise ValueError(
+                f"in-place {what}: a value of shape {o.shape} cannot be broadcast to this "
+                f"tensor's shape {self.shape} (in place, the result must keep the tensor's shape)"
+            ) from e
+        except TypeError as e:  # numpy's UFuncTypeError: the result cannot be cast back
+            raise TypeError(
+                f"in-place {what}: the result of {self.dtype} and {o.dtype} cannot be stored in "
+                f"this tensor's dtype {self.dtype}; convert first (t = t.astype(...))"
+            ) from e
+        return self
+
+    def add_(self, other: Any) -> Tensor:
+        """In place ``self ← self + other`` (not recorded; see the rules above)."""
+        return self._update("add_", _ufunc_into(np.add), other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """In place ``self ← self − other``, e.g. the SGD step ``w.sub_(lr * w.grad)``."""
+        return self._update("sub_", _ufunc_into(np.subtract), other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In place ``self ← self · other``."""
+        return self._update("mul_", _ufunc_into(np.multiply), other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In place ``self ← self / other``."""
+        return self._update("div_", _ufunc_into(np.true_divide), other)
+
+    def zero_(self) -> Tensor:
+        """In place ``self ← 0`` (e.g. ``w.grad.zero_()``)."""
+        return self._update("zero_", _copy_into, 0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """In place ``self ← src``, broadcast to this tensor's shape and cast to its dtype."""
+        return self._update("copy_", _copy_into, src)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._update("+=", _ufunc_into(np.add), other, self.__add__)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._update("-=", _ufunc_into(np.subtract), other, self.__sub__)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._update("*=", _ufunc_into(np.multiply), other, self.__mul__)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._update("/=", _ufunc_into(np.true_divide), other, self.__truediv__)
+
     # comparisons: bool tensors, never differentiable
 
     def _compare(self, other: Any, op: Callable[[Any, Any], Any]) -> Tensor:
@@ -539,12 +722,27 @@ class Tensor:
     def clip(self, lo: float | None, hi: float | None) -> Tensor:
         return ops.Clip.apply(self, lo, hi)
 
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """PyTorch's name for :meth:`clip`: values limited to [min, max]."""
+        return ops.Clip.apply(self, min, max)
+
+    def __abs__(self) -> Tensor:
+        return ops.Abs.apply(self)
+
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
         d = np.dtype(dtype)
         if d.kind not in "biuf":
             raise TypeError(f"astype: unsupported dtype {d}; use a bool, integer or float dtype")
         return ops.Cast.apply(self, d)
+
+    def float(self) -> Tensor:
+        """``astype(np.float32)``, as ``torch.Tensor.float``."""
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        """``astype(np.float64)``, as ``torch.Tensor.double``."""
+        return self.astype(np.float64)
 
     def clone(self) -> Tensor:
         """A copy with its own buffer (differentiable: the gradient passes through unchanged)."""
@@ -603,8 +801,41 @@ class Tensor:
         return ops.Reshape.apply(self, _shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Permute the axes, with NumPy's meaning: ``transpose()`` reverses them all and
+        ``transpose(*axes)`` lists the new order (so ``t.transpose(0, 1)`` of a 2-D tensor is
+        ``t`` itself).  PyTorch's ``transpose(a, b)``, which swaps two axes, is
+        :meth:`swapaxes`; its ``permute`` is :meth:`permute`."""
         ax = _shape_arg(axes) if axes else None
         return ops.Transpose.apply(self, ax)
+
+    def permute(self, *dims: Any) -> Tensor:
+        """Reorder the axes: output axis i is input axis ``dims[i]`` (``torch.permute``; NumPy's
+        ``transpose(*axes)``).  Every axis must be named once."""
+        ax = _shape_arg(dims)
+        n = self.ndim
+        order = tuple(a + n if -n <= a < 0 else a for a in ax)
+        if sorted(order) != list(range(n)):
+            raise ValueError(f"permute: {ax} is not a permutation of the {n} axes of {self.shape}")
+        return ops.Transpose.apply(self, order)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Exchange two axes (``np.swapaxes``; PyTorch's ``transpose(dim0, dim1)``)."""
+        a, b = (ops.normalize_axis(x, self.ndim, single=True) for x in (axis1, axis2))
+        order = list(range(self.ndim))
+        order[a], order[b] = order[b], order[a]
+        return ops.Transpose.apply(self, tuple(order))
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped: the matrix transpose of each matrix in a batch."""
+        if self.ndim < 2:
+            raise ValueError(f"mT needs at least 2 dimensions, got shape {self.shape}")
+        return self.swapaxes(-2, -1)
+
+    def view(self, *shape: Any) -> Tensor:
+        """PyTorch's name for :meth:`reshape` (the result may be a copy, never a shared view
+        whose writes show in ``self``)."""
+        return self.reshape(*shape)
 
     def flatten(self) -> Tensor:
         return self.reshape(-1)
@@ -650,7 +881,7 @@ class Tensor:
 
 
 # The engine makes Tensors of its results; bind it to the class now that it exists.
-autograd._bind_tensor_class(Tensor)
+autograd.core._bind_tensor_class(Tensor)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -697,6 +928,11 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
                 f"all dimensions except axis {axis} must match"
             )
     return ops.Concatenate.apply(*ts, axis=ax)
+
+
+def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
+    """PyTorch's name for :func:`concatenate` (``dim`` is ``axis``)."""
+    return concatenate(tensors, axis=dim)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -746,6 +982,15 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         ) from None
 
 
+def _ufunc_into(ufunc: np.ufunc) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """``ufunc(d, o)`` written into ``d`` (same-kind casting: float64 into float32 is fine)."""
+    return lambda d, o: ufunc(d, o, out=d, casting="same_kind")
+
+
+def _copy_into(d: np.ndarray, o: np.ndarray) -> None:
+    np.copyto(d, o, casting="same_kind")
+
+
 def _index(index: Any) -> Any:
     """Turn Tensors and lists inside an index into NumPy arrays; reject float indices."""
     if isinstance(index, tuple):
@@ -769,6 +1014,7 @@ def _index_part(i: Any) -> Any:
 
 __all__ = [
     "Tensor",
+    "cat",
     "concatenate",
     "get_default_dtype",
     "maximum",
@@ -777,3 +1023,10 @@ __all__ = [
     "stack",
     "where",
 ]
+
+
+def _unpickle_tensor(data: np.ndarray, requires_grad: bool, grad: np.ndarray | None) -> Tensor:
+    t = Tensor._wrap(np.array(data), requires_grad)
+    if grad is not None:
+        t.grad = Tensor._wrap(np.array(grad))
+    return t

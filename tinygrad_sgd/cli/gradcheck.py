@@ -7,6 +7,7 @@ import argparse
 
 from ..testing.checker import ATOL, EPS, RTOL
 from ..testing.command import DEFAULT_EXAMPLES, run
+from ._options import seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_EXAMPLES,
         help=f"generated inputs per operation (default {DEFAULT_EXAMPLES})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--module",
         action="append",

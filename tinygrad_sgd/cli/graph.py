@@ -21,6 +21,7 @@ from ..viz import (
     to_text,
 )
 from ..viz.render import _FORMATS
+from ._options import seed
 
 
 def _assignment(text: str) -> tuple[str, float]:
@@ -61,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "draws the picture with Graphviz",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed for the variables' values (default: 0)"
+        "--seed", type=seed, default=0, help="seed for the variables' values (default: 0)"
     )
     parser.add_argument(
         "--set",

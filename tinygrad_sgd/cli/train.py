@@ -3,56 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+from typing import Any
 
-from .._atomic import NotAFileError
 from ..data.mnist import DatasetError, DownloadError, MNISTNotFoundError
-from ..train import COSTS, DATASETS, INITS, TrainConfig, train
+from ..train import ACTIVATIONS, COSTS, DATASETS, INITS, OUTPUTS, PRESETS, TrainConfig, train
+from ..train.arch import parse_arch
+from ..train.run import CONFIG_FIELDS
+from ._options import checked
 
 
-def _positive_int(text: str) -> int:
+def _sizes(text: str) -> list[int]:
+    """``"30"`` -> [30], ``"100,30"`` -> [100, 30], ``""`` -> [] (no hidden layer)."""
+    return [int(p) for p in text.split(",")] if text.strip() else []
+
+
+def _arch(text: str) -> str:
     try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+        parse_arch(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
-def _epochs(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more epochs, got {v}")
-    return v
-
-
-def _learning_rate(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive learning rate, got {text}")
-    return v
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    """``"30"`` -> (30,), ``"100,30"`` -> (100, 30), ``""`` -> () (no hidden layer)."""
-    parts = [p.strip() for p in text.split(",")] if text.strip() else []
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes such as 30 or 100,30, got {text!r}"
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
+# Each option accepts exactly what TrainConfig's field of the same name does.
+_batch_size = checked(CONFIG_FIELDS["batch_size"], int)
+_epochs = checked(CONFIG_FIELDS["epochs"], int)
+_learning_rate = checked(CONFIG_FIELDS["lr"], float)
+_hidden = checked(CONFIG_FIELDS["hidden"], _sizes)
+_seed = checked(CONFIG_FIELDS["seed"], int)
+_lmbda = checked(CONFIG_FIELDS["lmbda"], float)
+_l1 = checked(CONFIG_FIELDS["l1"], float)
+_dropout = checked(CONFIG_FIELDS["dropout"], float)
+_early_stopping = checked(CONFIG_FIELDS["early_stopping"], int)
+_lr_schedule = checked(CONFIG_FIELDS["lr_schedule"], str)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "  chapter 1 (default): --cost quadratic --init standard --lr 3.0\n"
         "  chapter 3:           --cost cross-entropy --init scaled --lr 0.5\n"
         "  the book's MNIST run: --dataset mnist --hidden 30 --epochs 30 --batch-size 10 --lr 3.0"
+        "\n\n"
+        "presets (--preset NAME; options given explicitly win):\n"
+        + "\n".join(f"  {name:<18} {p.about}" for name, p in PRESETS.items())
     )
     a = parser.add_argument
     a(
@@ -91,10 +78,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZES",
         help="hidden layer sizes, comma-separated (default: 30, the book's [n, 30, 10])",
     )
+    a(
+        "--arch",
+        type=_arch,
+        default=None,
+        metavar="SPEC",
+        help="the hidden layers as a comma-separated list instead of --hidden (chapter 6): "
+        "convCxK[sS][pP] (C feature maps of KxK kernels, stride S, padding P), poolK (KxK "
+        "max-pooling), fcN (N neurons), e.g. conv20x5,pool2,fc100; images are fed to conv "
+        "layers as (N, 1, side, side); the output layer follows --output",
+    )
     a("--epochs", type=_epochs, default=None, help="epochs in total (default: 30)")
     a(
         "--batch-size",
-        type=_positive_int,
+        type=_batch_size,
         default=None,
         metavar="M",
         help="mini-batch size m (default: 10)",
@@ -110,8 +107,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cost",
         choices=COSTS,
         default=None,
-        help="quadratic: C = 1/2n Σ‖y − a‖² (chapter 1); cross-entropy: chapter 3's "
-        "(default: quadratic)",
+        help="quadratic: C = 1/2n Σ‖y − a‖² (chapter 1); cross-entropy: chapter 3's; "
+        "log-likelihood: C = −ln a_y, for --output softmax (default: quadratic, or "
+        "log-likelihood with --output softmax)",
+    )
+    a(
+        "--output",
+        choices=OUTPUTS,
+        default=None,
+        help="output layer: sigmoid neurons (with the quadratic or cross-entropy cost) or a "
+        "softmax (with the log-likelihood cost) (default: sigmoid, or softmax with "
+        "--cost log-likelihood)",
+    )
+    a(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=None,
+        help="the hidden neurons' function (default: sigmoid)",
+    )
+    a(
+        "--lmbda",
+        type=_lmbda,
+        default=None,
+        metavar="L",
+        help="L2 regularisation λ: C = C₀ + (λ/2n) Σ w², n the training-set size, weights only "
+        "(default: 0, off)",
+    )
+    a(
+        "--l1",
+        type=_l1,
+        default=None,
+        metavar="L",
+        help="L1 regularisation λ: C = C₀ + (λ/n) Σ |w| (default: 0, off)",
+    )
+    a(
+        "--dropout",
+        type=_dropout,
+        default=None,
+        metavar="P",
+        help="drop each hidden neuron with probability P while training (default: 0, off)",
+    )
+    a(
+        "--early-stopping",
+        type=_early_stopping,
+        default=None,
+        metavar="N",
+        help="stop after N epochs without a better evaluation accuracy (default: 0, off)",
+    )
+    a(
+        "--lr-schedule",
+        type=_lr_schedule,
+        default=None,
+        metavar="SCHEDULE",
+        help="constant, or plateau:N: halve η after N epochs without improvement and stop when "
+        "η has fallen to η₀/128 (default: constant)",
+    )
+    a(
+        "--report-gradients",
+        action="store_true",
+        default=None,
+        help="print each epoch the speed of learning ‖∂C/∂bˡ‖ of every hidden layer, averaged "
+        "over the mini-batches (chapter 5); --plot draws them, --history records them",
+    )
+    a(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        metavar="NAME",
+        help="the book's settings for a named experiment: " + ", ".join(PRESETS),
     )
     a(
         "--init",
@@ -122,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--seed",
-        type=int,
+        type=_seed,
         default=None,
         help="seed of the initial weights and the shuffling (default: 0)",
     )
@@ -159,6 +222,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "pip install 'tinygrad-sgd[plot]')",
     )
     a(
+        "--history",
+        metavar="PATH.json",
+        default=None,
+        help="after every epoch write network2's lists (evaluation_cost, evaluation_accuracy, "
+        "training_cost, training_accuracy; gradient_speeds with --report-gradients) as JSON",
+    )
+    a(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -166,24 +236,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_CONFIG_OPTIONS = (
-    "dataset",
-    "hidden",
-    "epochs",
-    "batch_size",
-    "lr",
-    "cost",
-    "init",
-    "seed",
-    "dtype",
-    "eval_set",
-)
+def _option(key: str, value: object) -> str:
+    """The command-line spelling of a config field's value: ``--hidden 30,30``."""
+    flag = "--" + ("eval" if key == "eval_set" else key.replace("_", "-"))
+    if value is True:
+        return flag
+    if isinstance(value, tuple):
+        return f"{flag} {','.join(str(v) for v in value)}"
+    return f"{flag} {value}"
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields given: the preset's, then the explicit options over them, then the
+    cost or output that goes with the other when only one was chosen."""
+    given = {k: getattr(args, k) for k in CONFIG_FIELDS if getattr(args, k, None) is not None}
+    if "hidden" in given and "arch" in given:
+        raise ValueError("give the hidden layers with --hidden or --arch, not both")
+    settings: dict[str, Any] = {}
+    if args.preset is not None:
+        preset = PRESETS[args.preset]
+        chosen = dict(preset.settings)
+        if given.get("dataset", chosen.get("dataset")) == "mnist":
+            chosen.update(preset.mnist)
+        if "hidden" in given:  # the explicit layers win over the preset's
+            chosen.pop("arch", None)
+        settings.update(chosen)
+        shown = " ".join(_option(k, v) for k, v in chosen.items())
+        kept = [k for k in given if k in chosen and given[k] != chosen[k]]
+        wins = (
+            f" (given explicitly: {', '.join(_option(k, given[k]) for k in kept)})" if kept else ""
+        )
+        print(f"Preset {args.preset}, {preset.about}: {shown}{wins}")
+    settings.update(given)
+    if settings.get("output") == "softmax" and "cost" not in settings:
+        settings["cost"] = "log-likelihood"
+    if settings.get("cost") == "log-likelihood" and "output" not in settings:
+        settings["output"] = "softmax"
+    return settings
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``train`` from parsed arguments; returns the exit status."""
-    given = {k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k, None) is not None}
     try:
+        given = _settings(args)
         if args.resume is not None:
             _model, history = train(
                 data_dir=args.data_dir,
@@ -191,6 +286,7 @@ def run_command(args: argparse.Namespace) -> int:
                 save=args.save,
                 resume=args.resume,
                 plot=args.plot,
+                history_path=args.history,
                 progress=args.progress,
                 **given,
             )
@@ -201,6 +297,7 @@ def run_command(args: argparse.Namespace) -> int:
                 download=not args.no_download,
                 save=args.save,
                 plot=args.plot,
+                history_path=args.history,
                 progress=args.progress,
             )
     except (MNISTNotFoundError, DownloadError, DatasetError) as e:
@@ -209,7 +306,11 @@ def run_command(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, FloatingPointError, NotAFileError) as e:
+    except (ValueError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # reading the data or a checkpoint, writing an output: name the file
+        where = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+        print(f"error: {where}", file=sys.stderr)
         return 1
     return 0

@@ -31,6 +31,7 @@ import io
 import math
 import os
 import pickle
+import stat
 import sys
 import time
 import urllib.error
@@ -631,10 +632,23 @@ def download(
 # ------------------------------------------------------------------------------------ loading
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file (following symlinks); ``DatasetError`` naming it when that
+    cannot be told, e.g. in a folder this process may not search (not "missing", which would
+    start a download)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read: {e.strerror or e}") from e
+    return stat.S_ISREG(mode)
+
+
 def _idx_path(folder: Path, name: str) -> Path | None:
     """``name`` (``*.gz``) or its uncompressed twin in ``folder``, if either exists."""
     for candidate in (folder / name, folder / name.removesuffix(".gz")):
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     return None
 
@@ -649,7 +663,7 @@ def find_mnist(
     if all(p is not None for p in paths):
         return [p for p in paths if p is not None]
     pkl = f / PKL_NAME
-    return pkl if pkl.is_file() else None
+    return pkl if _is_file(pkl) else None
 
 
 def _placement_help(folders: Sequence[Path], files: Sequence[RemoteFile]) -> str:

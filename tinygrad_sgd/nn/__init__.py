@@ -11,10 +11,15 @@ The book's network ``[784, 30, 10]`` of sigmoid neurons, its quadratic cost and 
 from . import functional, init
 from . import functional as F
 from .layers import (
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
     Identity,
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool2d,
     ReLU,
     Sequential,
     Sigmoid,
@@ -24,12 +29,17 @@ from .layers import (
 from .module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Dropout",
     "F",
+    "Flatten",
     "Identity",
     "IncompatibleKeys",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
     "Module",
     "Parameter",
     "ReLU",

@@ -16,24 +16,40 @@ softplus, so they stay finite for any finite input; costs that take probabilitie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Context, Function, Grad
-from ..ops import Linear, LogSoftmax, Sigmoid, Softmax, shifted_max, stable_softplus
+from ..ops import (
+    AvgPool2d,
+    Conv2d,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    Sigmoid,
+    Softmax,
+    shifted_max,
+    stable_softplus,
+)
+from ..ops.conv import pair
 from ..tensor import Tensor, where
 
 __all__ = [
+    "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "cross_entropy_cost",
+    "l1_penalty",
     "l2_penalty",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
     "one_hot",
@@ -107,6 +123,99 @@ def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return Linear.apply(xt, weight, bias)
 
 
+# ---------------------------------------------------------------- convolution (chapter 6)
+
+
+def _image(x: Tensor, fn: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+
+
+def _fits(size: tuple[int, int], kernel: tuple[int, int], fn: str, what: str) -> None:
+    if kernel[0] > size[0] or kernel[1] > size[1]:
+        raise ValueError(
+            f"{fn}: kernel_size {kernel} is bigger than the {what} {size} (H, W): no window fits"
+        )
+
+
+def conv2d(
+    input: Any,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> Tensor:
+    """The convolutional layer of the book's chapter 6, with PyTorch's semantics (a
+    cross-correlation): z[n, o, i, j] = b[o] + Σ_{c,u,v} x̃[n, c, s·i + u, s·j + v] w[o, c, u, v],
+    x̃ the input padded with ``padding`` zeros.
+
+    ``input`` (N, C, H, W) (a Tensor or an array), ``weight`` (C_out, C, kH, kW), ``bias``
+    (C_out,) or None; ``stride`` and ``padding`` an int or a pair (rows, columns).  Output
+    (N, C_out, Ho, Wo), Ho = ⌊(H + 2p − kH)/s⌋ + 1.  Its backward is two convolutions
+    (:class:`tinygrad_sgd.ops.Conv2d`), so second derivatives work.
+    """
+    fn = "conv2d"
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{fn}: weight must be a Tensor, got {type(weight).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{fn}: bias must be a Tensor or None, got {type(bias).__name__}")
+    x = weight._operand(input)
+    _image(x, fn)
+    if weight.ndim != 4:
+        raise ValueError(f"{fn}: weight must be 4-D (C_out, C, kH, kW), got shape {weight.shape}")
+    for t, name in ((x, "input"), (weight, "weight"), (bias, "bias")):
+        if t is not None and t.dtype.kind != "f":
+            raise TypeError(f"{fn}: {name} must be floating point, got dtype {t.dtype}")
+    o, c, kh, kw = weight.shape
+    if x.shape[1] != c:
+        raise ValueError(
+            f"{fn}: input has {x.shape[1]} channels (shape {x.shape}) but weight expects {c} "
+            f"(shape {weight.shape}: C_out, C, kH, kW)"
+        )
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"{fn}: bias must have shape ({o},) (C_out), got {bias.shape}")
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: the kernel (weight of shape {weight.shape}) is empty")
+    sh, sw = pair(stride, "stride", fn, 1)
+    ph, pw = pair(padding, "padding", fn, 0)
+    padded = (x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+    if x.shape[0] * c * padded[0] * padded[1] * x.dtype.itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"{fn}: padding {padding!r} makes the padded input too large to store")
+    _fits(padded, (kh, kw), fn, "padded input")
+    return Conv2d.apply(x, weight, bias, stride=(sh, sw), padding=(ph, ph, pw, pw), dilation=(1, 1))
+
+
+def _pool_args(
+    x: Any, kernel_size: Any, stride: Any, fn: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: input must be a Tensor, got {type(x).__name__}")
+    _image(x, fn)
+    kernel = pair(kernel_size, "kernel_size", fn, 1)
+    step = kernel if stride is None else pair(stride, "stride", fn, 1)
+    _fits((x.shape[2], x.shape[3]), kernel, fn, "input")
+    return kernel, step
+
+
+def max_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The maximum of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by
+    default the kernel size: the book's max-pooling).  Tied maxima share the gradient equally
+    (see :class:`tinygrad_sgd.ops.MaxPool2d`)."""
+    kernel, step = _pool_args(input, kernel_size, stride, "max_pool2d")
+    return MaxPool2d.apply(input, kernel, step)
+
+
+def avg_pool2d(
+    input: Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+) -> Tensor:
+    """The mean of each kernel_size window of (N, C, H, W), windows ``stride`` apart (by default
+    the kernel size)."""
+    kernel, step = _pool_args(input, kernel_size, stride, "avg_pool2d")
+    return AvgPool2d.apply(input, kernel, step)
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -132,9 +241,9 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
             raise TypeError(
                 f"{fn}: target must be numbers (Tensor, ndarray or list), got dtype {arr.dtype}"
             )
-        # No copy when the dtype already matches: like any array passed to an op, the target
-        # is then read-only while the graph that saved it lives (see autograd.py).
-        t = Tensor._wrap(arr.astype(like.dtype, copy=False))
+        # A copy, as for any array operand: the caller's array stays theirs (to share it, pass
+        # Tensor.from_numpy(target)).
+        t = Tensor._wrap(np.array(arr, dtype=like.dtype))
     if t.shape != like.shape:
         raise ValueError(
             f"{fn}: target shape {t.shape} does not match the output shape {like.shape} "
@@ -215,7 +324,10 @@ class QuadraticCost(Function):
     def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, None]:
         a, y = ctx.saved_tensors
         ga = a - y
-        ga *= g * ctx.scale  # in place on arrays (ga is fresh); recorded on Tensors (see Sigmoid)
+        if isinstance(ga, np.ndarray):
+            ga *= g * ctx.scale  # in place: ga is fresh (see Sigmoid)
+        else:
+            ga = ga * (g * ctx.scale)  # a Tensor under create_graph: recorded, so not in place
         return ga, (-ga if ctx.needs_input_grad[1] else None), None
 
 
@@ -482,6 +594,24 @@ def cross_entropy_cost(output: Tensor, target: Any) -> Tensor:
     return _bce_terms(a, y).sum() * (1.0 / _batch_size(a))
 
 
+def _penalty_weights(weights: Any, lmbda: float, n: int, fn: str) -> list[Tensor]:
+    """The weight Tensors of a penalty, after checking λ ≥ 0 and n > 0 (see :func:`l2_penalty`)."""
+    from .module import Module
+
+    number = isinstance(lmbda, (int, float)) and not isinstance(lmbda, bool)
+    if not (number and math.isfinite(lmbda) and lmbda >= 0):
+        raise ValueError(f"{fn}: lmbda must be a finite number >= 0, got {lmbda!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"{fn}: n (the training-set size) must be an int > 0, got {n!r}")
+    ws: Iterable[Any] = (
+        [p for p in weights.parameters() if p.ndim >= 2] if isinstance(weights, Module) else weights
+    )
+    out = [_tensor(w, fn, "each weight") for w in ws]
+    if not out:
+        raise ValueError(f"{fn}: no weights given")
+    return out
+
+
 def l2_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
     """The book's L2 regularisation term  (λ / 2n) Σ_w w²  (chapter 3), added to the cost.
 
@@ -490,20 +620,25 @@ def l2_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
     whole training set.  Its gradient is (λ/n) w, so adding it equals SGD's ``weight_decay=λ/n``
     on the weights: w → (1 − ηλ/n) w − η ∂C₀/∂w.
     """
-    from .module import Module
-
-    if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)) or lmbda < 0:
-        raise ValueError(f"l2_penalty: lmbda must be a number >= 0, got {lmbda!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise ValueError(f"l2_penalty: n (the training-set size) must be an int > 0, got {n!r}")
-    ws: Iterable[Any] = (
-        [p for p in weights.parameters() if p.ndim >= 2] if isinstance(weights, Module) else weights
-    )
     total: Tensor | None = None
-    for w in ws:
-        w = _tensor(w, "l2_penalty", "each weight")
+    for w in _penalty_weights(weights, lmbda, n, "l2_penalty"):
         s = (w * w).sum()
         total = s if total is None else total + s
-    if total is None:
-        raise ValueError("l2_penalty: no weights given")
+    assert total is not None
     return total * (lmbda / (2.0 * n))
+
+
+def l1_penalty(weights: Any, lmbda: float, n: int) -> Tensor:
+    """The book's L1 regularisation term  (λ / n) Σ_w |w|  (chapter 3), added to the cost.
+
+    ``weights``, ``lmbda`` and ``n`` as in :func:`l2_penalty`.  Its gradient is (λ/n) sgn(w)
+    with sgn(0) = 0 (the convention abs'(0) = 0), so SGD on C = C₀ + (λ/n) Σ|w| is the book's
+    rule  w → w − (ηλ/n) sgn(w) − η ∂C₀/∂w:  a constant pull towards 0, where L2's is
+    proportional to w.
+    """
+    total: Tensor | None = None
+    for w in _penalty_weights(weights, lmbda, n, "l1_penalty"):
+        s = w.abs().sum()
+        total = s if total is None else total + s
+    assert total is not None
+    return total * (lmbda / n)

@@ -9,7 +9,8 @@ The book uses two schemes:
   biases still from N(0, 1) (:func:`scaled_normal_`).
 
 Also the Xavier/Glorot and He/Kaiming schemes.  For a weight of shape (out_features, in_features)
-fan_in = in_features and fan_out = out_features.
+fan_in = in_features and fan_out = out_features; for a convolution's kernel (C_out, C, kH, kW)
+fan_in = C·kH·kW, the inputs of one neuron, and fan_out = C_out·kH·kW, as PyTorch counts them.
 
 Every random initialiser takes ``seed=``: ``None`` (the module's generator, see
 :func:`manual_seed`), an ``int``, or a ``numpy.random.Generator`` (which is advanced, so several

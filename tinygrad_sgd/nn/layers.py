@@ -1,4 +1,5 @@
-"""Layers: ``Linear`` (z = w a + b), ``Sequential`` (layers one after another) and activations.
+"""Layers: ``Linear`` (z = w a + b), ``Conv2d`` and pooling (chapter 6), ``Sequential`` (layers
+one after another) and activations.
 
 The book's network ``[784, 30, 10]`` with sigmoid neurons is::
 
@@ -15,16 +16,22 @@ from typing import Any, overload
 
 import numpy as np
 
+from ..ops.conv import pair
 from ..tensor import Tensor, get_default_dtype
 from . import init as init_
-from .functional import linear
+from .functional import avg_pool2d, conv2d, linear, max_pool2d
 from .module import Module, Parameter
 
 __all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
     "Identity",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
     "ReLU",
     "Sequential",
     "Sigmoid",
@@ -43,6 +50,32 @@ INIT_SCHEMES = (
     "kaiming_uniform",
     "kaiming_normal",
 )
+
+
+def _initialise(
+    layer: str, w: Tensor, b: Tensor | None, init: str | InitFn, seed: init_.Seed
+) -> None:
+    """Fill a layer's weight and bias with the scheme ``init`` (see :class:`Linear`); n_in is
+    the weight's fan-in, every axis but the first (in_features, or C·kH·kW for a kernel)."""
+    rng = init_.get_generator(seed)
+    if callable(init):
+        init(w, b, rng)
+        return
+    if init in ("scaled", "standard"):
+        # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
+        scheme = init_.scaled_normal_ if init == "scaled" else init_.standard_normal_
+        scheme(w, seed=rng)
+        if b is not None:
+            init_.standard_normal_(b, seed=rng)
+    elif init in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"):
+        getattr(init_, init + "_")(w, seed=rng)
+        if b is not None:
+            init_.zeros_(b)
+    else:
+        raise ValueError(
+            f"{layer}: unknown init {init!r}; use one of {', '.join(INIT_SCHEMES)} "
+            "or a callable init(weight, bias, rng)"
+        )
 
 
 class Linear(Module):
@@ -65,6 +98,9 @@ class Linear(Module):
     :func:`tinygrad_sgd.get_default_dtype`.
     """
 
+    weight: Parameter
+    bias: Parameter | None
+
     def __init__(
         self,
         in_features: int,
@@ -75,49 +111,33 @@ class Linear(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"Linear: {name} must be an int, got {type(v).__name__}")
-            if v <= 0:
-                raise ValueError(f"Linear: {name} must be positive, got {v}")
-        d = get_default_dtype() if dtype is None else np.dtype(dtype)
-        if d.kind != "f":
-            raise TypeError(f"Linear: dtype must be floating, got {d}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.weight = Parameter(np.zeros((self.out_features, self.in_features), dtype=d))
-        if bias:
-            self.bias: Parameter | None = Parameter(np.zeros(self.out_features, dtype=d))
-        else:
-            self.register_parameter("bias", None)
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        _add_parameters(self, "Linear", (self.out_features, self.in_features), bias, dtype)
         self.reset_parameters(init, seed)
 
     def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
         """(Re)initialise weight and bias with the scheme ``init`` (see the class docstring)."""
-        rng = init_.get_generator(seed)
-        w, b = self.weight, self.bias
-        if callable(init):
-            init(w, b, rng)
-            return
-        if init in ("scaled", "standard"):
-            # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
-            scheme = init_.scaled_normal_ if init == "scaled" else init_.standard_normal_
-            scheme(w, seed=rng)
-            if b is not None:
-                init_.standard_normal_(b, seed=rng)
-        elif init in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"):
-            getattr(init_, init + "_")(w, seed=rng)
-            if b is not None:
-                init_.zeros_(b)
-        else:
-            raise ValueError(
-                f"Linear: unknown init {init!r}; use one of {', '.join(INIT_SCHEMES)} "
-                "or a callable init(weight, bias, rng)"
-            )
+        _initialise("Linear", self.weight, self.bias, init, seed)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """z = x Wᵀ + b for x of shape (..., in_features)."""
+    def forward(self, x: Any) -> Tensor:
+        """z = x Wᵀ + b for x of shape (..., in_features).
+
+        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype).  A
+        floating input of another dtype than the layer's is a ``TypeError`` naming both, as in
+        PyTorch (a float64 batch in a float32 network would silently compute in float64).
+        """
         # NOTE: the hot path: one fused graph node (ops.Linear) instead of transpose, matmul, add.
+        d = self.weight.dtype
+        if not isinstance(x, Tensor):
+            floating = isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f"
+            x = Tensor(x, dtype=None if floating else d)
+        if x.dtype != d:
+            raise TypeError(
+                f"Linear({self.in_features}, {self.out_features}): the input is {x.dtype} but "
+                f"the layer's parameters are {d}; convert the input (x.astype(np.{d})) or the "
+                f"model (model.to(np.{x.dtype}))"
+            )
         if x.shape[-1:] != (self.in_features,):
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}): expected input whose last "
@@ -130,6 +150,155 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+
+
+def _add_parameters(
+    layer: Module, name: str, shape: tuple[int, ...], bias: bool, dtype: Any
+) -> None:
+    """Register ``weight`` of ``shape`` (out first) and ``bias`` of (out,) or None, zeros of the
+    floating ``dtype`` (default: the default dtype) until ``reset_parameters`` fills them."""
+    d = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"{name}: dtype must be floating, got {d}")
+    layer.weight = Parameter(np.zeros(shape, dtype=d))
+    if bias:
+        layer.bias = Parameter(np.zeros(shape[0], dtype=d))
+    else:
+        layer.register_parameter("bias", None)
+
+
+def _positive_int(v: Any, name: str, layer: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{layer}: {name} must be an int, got {type(v).__name__}")
+    if v <= 0:
+        raise ValueError(f"{layer}: {name} must be positive, got {v}")
+    return int(v)
+
+
+class Conv2d(Module):
+    """A convolutional layer (the book's chapter 6): ``out_channels`` feature maps, each made by
+    one kernel of shared weights slid over the image, with one shared bias:
+
+        z[n, o, i, j] = b[o] + Σ_{c,u,v} x̃[n, c, s·i + u, s·j + v] · w[o, c, u, v]
+
+    (see :func:`tinygrad_sgd.nn.functional.conv2d`).  ``weight`` has shape (out_channels,
+    in_channels, kH, kW), ``bias`` (out_channels,) or None with ``bias=False``.  Input (N,
+    in_channels, H, W), output (N, out_channels, Ho, Wo).  The book's first convolutional
+    layer, 20 feature maps from 5×5 local receptive fields of a 28×28 image, is
+    ``Conv2d(1, 20, 5)``.
+
+    ``init``, ``seed`` and ``dtype`` as for :class:`Linear`, with n_in = in_channels · kH · kW
+    (the inputs of one neuron, PyTorch's fan-in): by default w ~ N(0, 1/n_in), b ~ N(0, 1).
+    """
+
+    weight: Parameter
+    bias: Parameter | None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        init: str | InitFn = "scaled",
+        seed: init_.Seed = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels", "Conv2d")
+        self.out_channels = _positive_int(out_channels, "out_channels", "Conv2d")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d", 1)
+        self.stride = pair(stride, "stride", "Conv2d", 1)
+        self.padding = pair(padding, "padding", "Conv2d", 0)
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        _add_parameters(self, "Conv2d", shape, bias, dtype)
+        self.reset_parameters(init, seed)
+
+    def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
+        """(Re)initialise weight and bias with the scheme ``init`` (see :class:`Linear`)."""
+        _initialise("Conv2d", self.weight, self.bias, init, seed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if len(x.shape) != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d({self.extra_repr()}): expected input of shape (N, {self.in_channels}, "
+                f"H, W), got shape {tuple(x.shape)}"
+            )
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+        )
+
+
+class _Pool2d(Module):
+    """A pooling layer: windows of ``kernel_size`` every ``stride`` (by default the kernel size)."""
+
+    _pool: Any = None  # the function of nn.functional that pools
+
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = pair(kernel_size, "kernel_size", name, 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", name, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self)._pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max-pooling (the book's chapter 6): each kernel_size window of every feature map is
+    replaced by its maximum; windows ``stride`` apart, by default the kernel size (so 2 halves
+    a 24×24 map to 12×12, as in the book)."""
+
+    _pool = staticmethod(max_pool2d)
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling: each kernel_size window replaced by its mean; windows ``stride`` apart,
+    by default the kernel size."""
+
+    _pool = staticmethod(avg_pool2d)
+
+
+class Flatten(Module):
+    """Axes ``start_dim`` to ``end_dim`` joined into one (PyTorch's defaults: all but the batch
+    axis), e.g. the 20 pooled 12×12 feature maps (N, 20, 12, 12) into rows (N, 2880) for a
+    fully connected layer."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"Flatten: {name} must be an int, got {type(v).__name__}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        nd = len(x.shape)
+        start, end = self.start_dim, self.end_dim
+        if not (-max(nd, 1) <= start < max(nd, 1) and -max(nd, 1) <= end < max(nd, 1)):
+            raise ValueError(
+                f"Flatten: start_dim={start}, end_dim={end} out of range for an input of "
+                f"shape {tuple(x.shape)}"
+            )
+        start, end = start % max(nd, 1), end % max(nd, 1)
+        if start > end:
+            raise ValueError(f"Flatten: start_dim={start} comes after end_dim={end}")
+        shape = tuple(x.shape)
+        joined = int(np.prod(shape[start : end + 1], dtype=np.int64))
+        return x.reshape(shape[:start] + (joined,) + shape[end + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Sequential(Module):
@@ -252,3 +421,51 @@ class Identity(Module):
 
     def forward(self, z: Any) -> Any:
         return z
+
+
+class Dropout(Module):
+    """Inverted dropout (the book's chapter 3): in training, each unit is kept with probability
+    1 − p and scaled by 1/(1 − p), and dropped (set to 0) otherwise:
+
+        a → a ⊙ r / (1 − p),   r_j ~ Bernoulli(1 − p) independently,
+
+    so E[output] = a and the network needs no rescaling afterwards; under :meth:`eval` it is the
+    identity.  (The book drops half the hidden neurons and halves their outgoing weights at test
+    time; scaling by 1/(1 − p) while training is the same network in expectation.)  The gradient
+    flows through the kept units only, times 1/(1 − p).
+
+    A fresh mask r is drawn at every call in training mode, from the module's own generator
+    ``self.generator`` (seeded by ``seed``: an int, a ``numpy.random.SeedSequence`` or
+    ``Generator``, or None for an unpredictable one), so a run is reproducible from its seed and
+    resumable from ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
+    identity.
+    """
+
+    def __init__(
+        self, p: float = 0.5, seed: int | np.random.SeedSequence | np.random.Generator | None = None
+    ) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"Dropout: p must be a number in [0, 1), got {type(p).__name__}")
+        if not 0 <= p < 1:
+            raise ValueError(
+                f"Dropout: p (the probability of dropping a unit) must lie in [0, 1), got {p}"
+            )
+        self.p = float(p)
+        self.generator = (
+            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        )
+
+    def forward(self, a: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return a
+        # NOTE: drawn here at every call, never cached: each training step sees a new mask.
+        u = self.generator.random(
+            a.shape, dtype=np.float32 if a.dtype == np.float32 else np.float64
+        )
+        mask = (u >= self.p).astype(a.dtype)
+        mask *= 1 / (1 - self.p)
+        return a * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

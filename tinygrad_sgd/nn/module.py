@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
+from ..compile import note_call
 from ..tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter"]
@@ -292,6 +293,7 @@ class Module:
 
         Gradients accumulate across ``backward()`` calls, so a training step starts with this.
         """
+        note_call(self.zero_grad, set_to_none)  # recorded by tg.compile (runs at every replay)
         for p in self.parameters():
             if set_to_none:
                 p.grad = None

@@ -2,9 +2,11 @@
 
 Reading order for a newcomer: ``elementwise`` (Add, Mul, Sigmoid: the chain rule at its
 simplest), ``reduce`` (Sum: how a gradient is spread back), ``shape`` (GetItem and its adjoint
-ScatterAdd), ``linalg`` (MatMul: the products of backpropagation).
+ScatterAdd), ``linalg`` (MatMul: the products of backpropagation), ``conv`` (Conv2d, whose
+backward is two convolutions, and pooling).
 """
 
+from .conv import AvgPool2d, Conv2d, Fold2d, MaxPool2d, Unfold2d
 from .elementwise import (
     Abs,
     Add,
@@ -60,14 +62,17 @@ from .shape import (
 __all__ = [
     "Abs",
     "Add",
+    "AvgPool2d",
     "BroadcastTo",
     "Cast",
     "Clip",
     "Clone",
     "Concatenate",
+    "Conv2d",
     "Cos",
     "Div",
     "Exp",
+    "Fold2d",
     "GetItem",
     "LeakyRelu",
     "Linear",
@@ -76,6 +81,7 @@ __all__ = [
     "LogSumExp",
     "MatMul",
     "Max",
+    "MaxPool2d",
     "Maximum",
     "Min",
     "Minimum",
@@ -96,6 +102,7 @@ __all__ = [
     "Sum",
     "Tanh",
     "Transpose",
+    "Unfold2d",
     "Where",
     "count",
     "keepdims_shape",

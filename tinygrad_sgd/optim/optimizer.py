@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import enable_grad
+from ..compile import note_call
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -110,6 +111,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of every parameter: ``.grad = None`` (or new zero arrays)."""
+        note_call(self.zero_grad, set_to_none)  # recorded by tg.compile (runs at every replay)
         for g in self.param_groups:
             for p in g["params"]:
                 if set_to_none:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import functional as F
+from ..ops.conv import Fold2d, Unfold2d, out_size, pair
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -459,6 +460,170 @@ def _cross_entropy_cost_ref(a: np.ndarray, y: np.ndarray) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# Convolution and pooling (chapter 6): images (N, C, H, W), references as direct loops
+# --------------------------------------------------------------------------------------------
+
+
+def _pair_ref(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+def _pair_draw(d: Draw, low: int, high: int) -> Any:
+    """An int, or a pair of ints, in [low, high]."""
+    if d.boolean():
+        return d.integers(low, high)
+    return (d.integers(low, high), d.integers(low, high))
+
+
+def _conv_shapes(bias: bool) -> Callable[[Draw], list[Shape]]:
+    """x (N, C, H, W), w (C_out, C, kH, kW) and, with ``bias``, b (C_out,); the image may be
+    smaller than the kernel (the padding drawn in :func:`_conv_params` makes it fit)."""
+
+    def gen(d: Draw) -> list[Shape]:
+        n, c, o = d.integers(1, 2), d.integers(1, 2), d.integers(1, 2)
+        kh, kw = d.integers(1, 3), d.integers(1, 3)
+        shapes: list[Shape] = [(n, c, d.integers(1, 4), d.integers(1, 4)), (o, c, kh, kw)]
+        return shapes + [(o,)] if bias else shapes
+
+    return gen
+
+
+def _conv_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """A stride of 1 to 3 and a padding of 0 to 2, at least what the kernel needs to fit."""
+    (_, _, h, w), (_, _, kh, kw) = shapes[0], shapes[1]
+    ph = draw.integers(max(0, -(-(kh - h) // 2)), 2)
+    pw = draw.integers(max(0, -(-(kw - w) // 2)), 2)
+    padding = ph if ph == pw and draw.boolean() else (ph, pw)
+    return {"stride": _pair_draw(draw, 1, 3), "padding": padding}
+
+
+def _conv2d_ref(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Any = 1, padding: Any = 0
+) -> np.ndarray:
+    """z[n, o, i, j] = b[o] + Σ_{c,u,v} x̃[n, c, s·i + u, s·j + v] w[o, c, u, v], one output
+    element at a time, summed in float64 and rounded once to the result's dtype (float16 and
+    float32 too: the reference for the correctly rounded sum)."""
+    (sh, sw), (ph, pw) = _pair_ref(stride), _pair_ref(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, _, h, wd = xp.shape
+    o, _, kh, kw = w.shape
+    z = np.zeros((n, o, (h - kh) // sh + 1, (wd - kw) // sw + 1), dtype=np.result_type(x, w))
+    for k in range(n):
+        for f in range(o):
+            for i in range(z.shape[2]):
+                for j in range(z.shape[3]):
+                    window = xp[k, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+                    z[k, f, i, j] = np.sum(np.multiply(window, w[f], dtype=np.float64))
+    return z if b is None else z + b[:, None, None]
+
+
+def _pool_shapes(d: Draw) -> list[Shape]:
+    return [(d.integers(1, 2), d.integers(1, 2), d.integers(1, 5), d.integers(1, 5))]
+
+
+def _pool_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """A kernel that fits, and a stride of None (the kernel size) or 1 to 3."""
+    _, _, h, w = shapes[0]
+    kernel: Any = (draw.integers(1, min(h, 3)), draw.integers(1, min(w, 3)))
+    if kernel[0] == kernel[1] and draw.boolean():
+        kernel = kernel[0]
+    return {"kernel_size": kernel, "stride": None if draw.boolean() else _pair_draw(draw, 1, 3)}
+
+
+def _pool_ref(reduce: Callable[..., Any]) -> Callable[..., np.ndarray]:
+    """``reduce`` (np.max, np.mean) of each window, one window at a time."""
+
+    def ref(x: np.ndarray, kernel_size: Any, stride: Any) -> np.ndarray:
+        kh, kw = _pair_ref(kernel_size)
+        sh, sw = (kh, kw) if stride is None else _pair_ref(stride)
+        ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        rows = [
+            [
+                reduce(x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw], axis=(2, 3))
+                for j in range(wo)
+            ]
+            for i in range(ho)
+        ]
+        return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+    return ref
+
+
+def _unfold2d(x: Tensor, kernel_size: Any, stride: Any) -> Tensor:
+    """ops.Unfold2d (which pooling's backward runs) with its arguments checked, as users' ops
+    check theirs: the windows of (N, C, H, W) as (N, C, kh, kw, Ho, Wo)."""
+    if x.ndim != 4:
+        raise ValueError(f"unfold2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    kernel = pair(kernel_size, "kernel_size", "unfold2d", 1)
+    if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        raise ValueError(f"unfold2d: kernel_size {kernel} is bigger than the input {x.shape}")
+    return Unfold2d.apply(x, kernel, pair(stride, "stride", "unfold2d", 1))
+
+
+def _fold2d(y: Tensor, size: Any, stride: Any) -> Tensor:
+    """ops.Fold2d with its arguments checked: windows (N, C, kh, kw, Ho, Wo) added back into
+    (N, C, H, W) images of ``size``, which must hold exactly Ho × Wo windows."""
+    if y.ndim != 6:
+        raise ValueError(f"fold2d: input must be 6-D (N, C, kh, kw, Ho, Wo), got {y.shape}")
+    hw = pair(size, "size", "fold2d", 0)
+    step = pair(stride, "stride", "fold2d", 1)
+    kh, kw, ho, wo = y.shape[2:]
+    if kh < 1 or kw < 1 or (out_size(hw[0], kh, step[0]), out_size(hw[1], kw, step[1])) != (ho, wo):
+        raise ValueError(
+            f"fold2d: size {hw} with kernel ({kh}, {kw}) and stride {step} does not hold the "
+            f"{ho}×{wo} windows of an input of shape {y.shape}"
+        )
+    return Fold2d.apply(y, hw, step)
+
+
+def _unfold_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    p = _pool_params(draw, shapes)
+    return {"kernel_size": p["kernel_size"], "stride": _pair_draw(draw, 1, 3)}
+
+
+def _unfold_ref(x: np.ndarray, kernel_size: Any, stride: Any) -> np.ndarray:
+    (kh, kw), (sh, sw) = _pair_ref(kernel_size), _pair_ref(stride)
+    n, c, h, w = x.shape
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+    z = np.zeros((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            for i in range(ho):
+                for j in range(wo):
+                    z[:, :, u, v, i, j] = x[:, :, i * sh + u, j * sw + v]
+    return z
+
+
+def _fold_shapes(d: Draw) -> list[Shape]:
+    n, c = d.integers(1, 2), d.integers(1, 2)
+    return [(n, c, d.integers(1, 3), d.integers(1, 3), d.integers(1, 3), d.integers(1, 3))]
+
+
+def _fold_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
+    """A stride, and the image size that holds exactly the windows (plus up to stride − 1
+    rows and columns that no window reaches)."""
+    _, _, kh, kw, ho, wo = shapes[0]
+    sh, sw = _pair_ref(_pair_draw(draw, 1, 3))
+    size = (
+        (ho - 1) * sh + kh + draw.integers(0, sh - 1),
+        (wo - 1) * sw + kw + draw.integers(0, sw - 1),
+    )
+    return {"size": size, "stride": (sh, sw) if sh != sw or draw.boolean() else sh}
+
+
+def _fold_ref(y: np.ndarray, size: Any, stride: Any) -> np.ndarray:
+    (h, w), (sh, sw) = _pair_ref(size), _pair_ref(stride)
+    n, c, kh, kw, ho, wo = y.shape
+    z = np.zeros((n, c, h, w), dtype=y.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            for i in range(ho):
+                for j in range(wo):
+                    z[:, :, i * sh + u, j * sw + v] += y[:, :, u, v, i, j]
+    return z
+
+
+# --------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------
 
@@ -781,6 +946,28 @@ OP_TABLE: tuple[OpSpec, ...] = (
         shapes=_nd(2, 2),  # labels only for a batch (n, k): one per row
         params=_class_indices,
     ),
+    # ---- convolution and pooling (chapter 6), and the windows that pooling's backward uses
+    OpSpec("conv2d", F.conv2d, _conv2d_ref, shapes=_conv_shapes(bias=True), params=_conv_params),
+    OpSpec(
+        "conv2d_no_bias",
+        F.conv2d,
+        _conv2d_ref,
+        shapes=_conv_shapes(bias=False),
+        params=_conv_params,
+    ),
+    OpSpec(
+        "max_pool2d",
+        F.max_pool2d,
+        _pool_ref(np.max),
+        shapes=_pool_shapes,
+        params=_pool_params,
+        distinct=True,
+    ),
+    OpSpec(
+        "avg_pool2d", F.avg_pool2d, _pool_ref(np.mean), shapes=_pool_shapes, params=_pool_params
+    ),
+    OpSpec("unfold2d", _unfold2d, _unfold_ref, shapes=_pool_shapes, params=_unfold_params),
+    OpSpec("fold2d", _fold2d, _fold_ref, shapes=_fold_shapes, params=_fold_params),
 )
 
 

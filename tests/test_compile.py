@@ -1,0 +1,323 @@
+"""tg.compile: a replayed step leaves exactly (bit for bit) what the eager step leaves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_sgd as tg
+from tinygrad_sgd import Tensor, nn, optim
+from tinygrad_sgd.autograd import Context, Function
+
+ACTS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def make_net(sizes, act="sigmoid", seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if k < len(sizes) - 2 or act == "sigmoid":
+            layers.append(ACTS[act]())
+    net = nn.Sequential(*layers)
+    for p in net.parameters():
+        p.data = rng.standard_normal(p.shape).astype(dtype)
+    return net
+
+
+def data(sizes, n, seed=1, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    return X, Y
+
+
+def train(compiled, sizes, act="sigmoid", cost="quadratic", opt_kw=None, steps=5, m=4,
+          sched=False, dtype=np.float64, check=False):  # fmt: skip
+    net = make_net(sizes, act, dtype=dtype)
+    opt = optim.SGD(net.parameters(), **(opt_kw or {"lr": 0.5}))
+    scheduler = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5) if sched else None
+    costf = {
+        "quadratic": nn.functional.quadratic_cost,
+        "cross-entropy": nn.functional.cross_entropy,  # softmax from the logits
+    }[cost]
+
+    def step(x, y):
+        opt.zero_grad()
+        c = costf(net(x), y)
+        c.backward()
+        opt.step()
+        return c
+
+    if compiled:
+        step = tg.compile(step, check=check)
+    X, Y = data(sizes, steps * m, dtype=dtype)
+    costs = []
+    for k in range(steps):
+        costs.append(step(X[k * m : (k + 1) * m], Y[k * m : (k + 1) * m]).data.copy())
+        if scheduler is not None:
+            scheduler.step()
+    params = [p.data.copy() for p in net.parameters()]
+    grads = [p.grad.data.copy() for p in net.parameters()]
+    state = [opt.state.get(p, {}).get("momentum_buffer") for p in net.parameters()]
+    return params, grads, state, costs, step
+
+
+def assert_identical(a, b):
+    for xa, xb in zip(a[:4], b[:4]):
+        assert len(xa) == len(xb)
+        for u, v in zip(xa, xb):
+            if u is None or v is None:
+                assert u is None and v is None
+            else:
+                assert u.dtype == v.dtype and np.array_equal(u, v)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_book_network_bit_identical(dtype):
+    sizes = [64, 30, 10]
+    eager = train(False, sizes, dtype=dtype, steps=6, m=10, opt_kw={"lr": 3.0})
+    comp = train(True, sizes, dtype=dtype, steps=6, m=10, opt_kw={"lr": 3.0})
+    assert_identical(eager, comp)
+    step = comp[4]
+    assert step.records == 2  # recorded, verified, then replayed 4 times
+    text = step.program
+    assert "Linear(" in text and "Sigmoid.backward" in text and "call SGD.step()" in text
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    depth=st.integers(1, 3),
+    width=st.integers(1, 6),
+    act=st.sampled_from(sorted(ACTS)),
+    cost=st.sampled_from(["quadratic", "cross-entropy"]),
+    momentum=st.sampled_from([0.0, 0.9]),
+    nesterov=st.booleans(),
+    wd=st.sampled_from([0.0, 1e-2]),
+    sched=st.booleans(),
+    m=st.integers(1, 5),
+)
+def test_random_networks_bit_identical(depth, width, act, cost, momentum, nesterov, wd, sched, m):
+    sizes = [3] + [width] * depth + [4]
+    kw = {"lr": 0.3, "momentum": momentum, "nesterov": nesterov and momentum > 0,
+          "weight_decay": wd}  # fmt: skip
+    eager = train(False, sizes, act, cost, kw, steps=5, m=m, sched=sched)
+    comp = train(True, sizes, act, cost, kw, steps=5, m=m, sched=sched)
+    assert_identical(eager, comp)
+
+
+def test_short_last_batch_records_again():
+    sizes = [5, 4, 3]
+    net = make_net(sizes)
+    opt = optim.SGD(net.parameters(), lr=1.0)
+
+    @tg.compile
+    def step(x, y):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        opt.step()
+        return c
+
+    X, Y = data(sizes, 30)
+    for k in range(3):
+        step(X[k * 8 : (k + 1) * 8], Y[k * 8 : (k + 1) * 8])
+    assert step.records == 2
+    step(X[24:], Y[24:])  # 6 rows: a new signature
+    assert step.records == 3
+
+
+def test_guards_record_again_on_new_arrays_requires_grad_and_grad_mode():
+    sizes = [5, 4, 3]
+    net = make_net(sizes)
+    opt = optim.SGD(net.parameters(), lr=1.0)
+
+    @tg.compile
+    def step(x, y):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        opt.step()
+        return c
+
+    X, Y = data(sizes, 4)
+    for _ in range(3):
+        step(X, Y)
+    assert step.records == 2
+    net.load_state_dict(net.state_dict())  # new arrays? then the guard must notice
+    w = net[0].weight
+    w.data = w.data.copy()  # certainly a new array: replaying would update the old one
+    step(X, Y)
+    assert step.records == 3
+    before = net[0].weight.data.copy()
+    step(X, Y)  # verified again
+    step(X, Y)  # replay updates the new array
+    assert step.records == 4 and not np.array_equal(before, net[0].weight.data)
+    net[0].bias.requires_grad = False
+    step(X, Y)
+    assert step.records == 5
+    with tg.no_grad():
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            step(X, Y)  # a new signature (grad mode is part of it), recorded: raises as eager
+
+
+def test_replay_equals_eager_after_load_state_dict():
+    sizes = [5, 4, 3]
+    X, Y = data(sizes, 4)
+    results = []
+    for compiled in (False, True):
+        net = make_net(sizes)
+        opt = optim.SGD(net.parameters(), lr=1.0)
+        snapshot = {k: Tensor(v.data.copy()) for k, v in net.state_dict().items()}
+
+        def step(x, y, net=net, opt=opt):
+            opt.zero_grad()
+            c = nn.functional.quadratic_cost(net(x), y)
+            c.backward()
+            opt.step()
+            return c
+
+        step = tg.compile(step) if compiled else step
+        for _ in range(3):
+            step(X, Y)
+        net.load_state_dict(snapshot)
+        for p in net.parameters():
+            p.data = p.data.copy()
+        for _ in range(3):
+            step(X, Y)
+        results.append([p.data.copy() for p in net.parameters()])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("read", ["item", "bool", "float", "int", "numpy"])
+def test_value_reads_while_recording_raise(read):
+    net = make_net([3, 2])
+    X, Y = data([3, 2], 1)
+
+    @tg.compile
+    def step(x, y):
+        c = nn.functional.quadratic_cost(net(x), y)
+        {"item": c.item, "bool": lambda: bool(c), "float": lambda: float(c),
+         "int": lambda: int(c), "numpy": c.numpy}[read]()  # fmt: skip
+        return c
+
+    with pytest.raises(RuntimeError, match="while tg.compile records"):
+        step(X, Y)
+    assert float(Tensor(2.0)) == 2.0  # outside recording, reads work again
+
+
+def test_data_dependent_constant_is_refused():
+    net = make_net([3, 4, 2])
+    opt = optim.SGD(net.parameters(), lr=1.0)
+    rng = np.random.default_rng(0)
+
+    @tg.compile
+    def step(x, labels):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), labels)  # one-hot made inside: a constant
+        c.backward()
+        opt.step()
+        return c
+
+    X = rng.standard_normal((6, 3))
+    step(X, np.array([0, 1, 0, 1, 1, 0]))
+    with pytest.raises(tg.CompileError, match="one-hot"):
+        step(X, np.array([1, 1, 0, 0, 1, 0]))
+
+
+def test_manual_update_outside_the_optimizer_is_refused():
+    net = make_net([3, 4, 2])
+    X, Y = data([3, 4, 2], 3)
+
+    @tg.compile
+    def step(x, y):
+        net.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        for p in net.parameters():
+            p.data -= 0.1 * p.grad.data  # not a recorded kernel: the replay would skip it
+        return c
+
+    step(X, Y)
+    with pytest.raises(tg.CompileError, match="differs from eager"):
+        step(X, Y)
+
+
+class RandomScale(Function):
+    """z = u x with u drawn from a global RNG at every call: an op with randomness."""
+
+    array_backward = True
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.u = np.random.default_rng().random()
+        return x * ctx.u
+
+    @staticmethod
+    def backward(ctx: Context, g):
+        return g * ctx.u
+
+
+def test_an_op_drawing_random_numbers_is_refused():
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    @tg.compile
+    def step(x):
+        c = RandomScale.apply(w * x).sum()
+        c.backward()
+        return c
+
+    with pytest.raises(tg.CompileError, match="random"):
+        step(np.ones(3))
+
+
+def test_check_catches_a_broken_kernel():
+    sizes = [4, 3, 2]
+    net = make_net(sizes)
+    opt = optim.SGD(net.parameters(), lr=1.0)
+    X, Y = data(sizes, 5)
+
+    def step(x, y):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        opt.step()
+        return c
+
+    compiled = tg.compile(step, check=True)
+    compiled(X, Y)
+    compiled(X, Y)  # verified
+    state = next(iter(compiled._programs.values()))
+    kern = next(k for k in state.program.kernels if type(k).__name__ == "_Add" or
+                type(k).__name__ == "_Backward")  # fmt: skip
+    original = kern.run
+
+    def broken(env):
+        original(env)
+        for _, s, _, _ in kern.targets:
+            env[s] = env[s] * (1 + 1e-12)  # one rounding-sized error
+
+    kern.run = broken
+    with pytest.raises(tg.CompileError, match="differs from eager"):
+        compiled(X, Y)
+
+
+def test_bare_decorator_and_returned_tensor_has_no_graph():
+    net = make_net([3, 2])
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    X, Y = data([3, 2], 2)
+
+    @tg.compile
+    def step(x, y):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        opt.step()
+        return c, None
+
+    outs = [step(X, Y) for _ in range(4)]
+    c, none = outs[-1]
+    assert isinstance(c, Tensor) and none is None and not c.requires_grad and c.shape == ()
