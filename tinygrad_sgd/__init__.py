@@ -36,6 +36,7 @@ from .tensor import (
     where,
 )
 
+#: The package's version (PEP 440).
 __version__ = "0.1.0"
 
 __all__ = [

@@ -344,7 +344,7 @@ def value_and_grad(
 
 
 def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
-    """Evaluate y = f(*primals) and return ``(y, vjp_fn)``, where ``vjp_fn(u)`` gives the
+    """Evaluate y = ``f(*primals)`` and return ``(y, vjp_fn)``, where ``vjp_fn(u)`` gives the
     vector-Jacobian products uᵀ ∂y/∂xᵢ, one per primal, as a tuple.
 
     This is exactly what backpropagation computes: with u = ∂C/∂y (δ at the output), uᵀ ∂y/∂x
@@ -378,7 +378,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Tensor, Callable[[Any], t
 
 
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any) -> tuple[Tensor, Tensor]:
-    """Evaluate y = f(*primals) and the Jacobian-vector product J v = Σᵢ ∂y/∂xᵢ vᵢ, the change
+    """Evaluate y = ``f(*primals)`` and the Jacobian-vector product J v = Σᵢ ∂y/∂xᵢ vᵢ, the change
     of y along the tangents (y(x + εv) ≈ y + ε J v); returns ``(y, J v)``.
 
     ``primals`` and ``tangents`` are tuples (or lists) with one entry per argument of f, each
@@ -448,7 +448,7 @@ def _jacobian(f: Callable[..., Any], argnums: Argnums, who: str) -> Callable[...
 
 
 def jacobian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """The Jacobian J = ∂y/∂x of y = f(*args), as a function, by reverse mode row by row.
+    """The Jacobian J = ∂y/∂x of y = ``f(*args)``, as a function, by reverse mode row by row.
 
     The result has shape ``y.shape + x.shape`` (J[i..., j...] = ∂yᵢ/∂xⱼ), a tuple of them for a
     tuple ``argnums``, and a tuple per output when f returns a tuple of Tensors.  It costs one

@@ -18,7 +18,9 @@ import numpy as np
 
 __all__ = ["load_digits", "N_TRAIN", "N_TEST"]
 
+#: The digits in the training split (of 1,797 8x8 images).
 N_TRAIN = 1437
+#: The digits in the test split.
 N_TEST = 360
 _FILE = "digits.npz"
 

@@ -19,14 +19,13 @@ __all__ = ["DataLoader"]
 class DataLoader:
     """Mini-batches ``(X_batch, y_batch)`` of ``batch_size`` rows, reshuffled every epoch.
 
-    Args:
-        X, y: arrays (or anything ``np.asarray`` accepts, Tensors included) with the same number
-            of rows; row ``i`` of ``X`` is an input, row ``i`` of ``y`` its target.
-        batch_size: m, the rows per mini-batch (a positive int).
-        shuffle: draw a new random order at the start of every pass (every epoch).
-        seed: seed of the loader's own ``numpy.random.Generator`` (``None``: fresh entropy), so
-            that two loaders with the same seed give the same batches, epoch after epoch.
-        drop_last: leave out the last batch when it has fewer than ``batch_size`` rows.
+    - ``X``, ``y``: arrays (or anything ``np.asarray`` accepts, Tensors included) with the same
+      number of rows; row ``i`` of ``X`` is an input, row ``i`` of ``y`` its target.
+    - ``batch_size``: m, the rows per mini-batch (a positive int).
+    - ``shuffle``: draw a new random order at the start of every pass (every epoch).
+    - ``seed``: seed of the loader's own ``numpy.random.Generator`` (``None``: fresh entropy),
+      so that two loaders with the same seed give the same batches, epoch after epoch.
+    - ``drop_last``: leave out the last batch when it has fewer than ``batch_size`` rows.
 
     The batches are NumPy arrays, not Tensors: slicing arrays is the cheapest way to make them,
     and a batch is data, not a parameter, so it needs no gradient (wrap it with ``Tensor(...)``

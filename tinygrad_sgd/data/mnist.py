@@ -88,7 +88,7 @@ class RemoteFile:
     size: int
 
 
-# The four archives as published, with their SHA-256 sums and sizes in bytes.
+#: The four archives as published, with their SHA-256 sums and sizes in bytes.
 MNIST_FILES: tuple[RemoteFile, ...] = (
     RemoteFile(
         "train-images-idx3-ubyte.gz",
@@ -112,7 +112,7 @@ MNIST_FILES: tuple[RemoteFile, ...] = (
     ),
 )
 
-# Public mirrors of the IDX archives, tried in this order.
+#: Public mirrors of the IDX archives, tried in this order.
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",

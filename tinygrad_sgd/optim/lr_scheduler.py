@@ -33,7 +33,7 @@ __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "MultiStepLR", "
 
 class LRScheduler:
     """Base class.  Subclasses implement :meth:`get_lr` (the chainable rule) and may implement
-    :meth:`closed_form_lr` (the rate as a function of t and η₀ only)."""
+    a ``closed_form_lr()`` method (the rate as a function of t and η₀ only)."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):

@@ -33,7 +33,7 @@ class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov momentum and weight decay (PyTorch's semantics).
 
     For each parameter p with a gradient g = ``p.grad`` (parameters whose ``.grad`` is None are
-    skipped), with μ = momentum, τ = dampening, λ = weight_decay, η = lr:
+    skipped), with μ = momentum, τ = dampening, λ = weight_decay, η = lr::
 
         d ← g + λ p                       (weight decay; also with μ = 0)
         if μ ≠ 0:

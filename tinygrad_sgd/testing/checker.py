@@ -43,8 +43,11 @@ from .op_table import Case, OpSpec
 
 __all__ = ["ATOL", "EPS", "RTOL", "CaseReport", "OpCheckError", "assert_case", "check_case"]
 
+#: ε, the step of the central differences (f(x + ε) − f(x − ε)) / 2ε.
 EPS = 1e-6
+#: The absolute tolerance: |analytic − numeric| ≤ ATOL + RTOL·|numeric| (module docstring).
 ATOL = 1e-7
+#: The relative tolerance of the same test.
 RTOL = 1e-5
 FORWARD_RTOL = 1e-10  # forward vs NumPy: only rounding differs (e.g. stable vs naive softmax)
 FORWARD_ATOL = 1e-12

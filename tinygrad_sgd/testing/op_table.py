@@ -634,6 +634,8 @@ _AXES = Domain(-3.0, 3.0)
 _PROB = Domain(0.05, 0.95)  # probabilities fed to ln a and ln(1 − a): away from the poles
 _TARGET = Domain(0.0, 1.0)  # targets: probabilities, 0 and 1 included (no pole in y)
 
+#: One row for every built-in operation (the property tests, the fuzzers and the ``gradcheck``
+#: command run them all).
 OP_TABLE: tuple[OpSpec, ...] = (
     # ---- arithmetic, with broadcasting, and the reflected operators
     OpSpec("add", lambda a, b: a + b, np.add, arity=2),

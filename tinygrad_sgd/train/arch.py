@@ -29,6 +29,7 @@ from ..tensor import Tensor
 
 __all__ = ["ARCH_GRAMMAR", "Conv", "Fc", "Pool", "arch_layers", "parse_arch"]
 
+#: The ``--arch`` language of :func:`parse_arch`, in words (error messages quote it).
 ARCH_GRAMMAR = (
     "a comma-separated list of layers: convCxK[sS][pP] (C feature maps of KxK kernels, "
     "stride S, padding P), poolK (KxK max-pooling), fcN (N fully connected neurons), "

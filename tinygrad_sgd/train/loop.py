@@ -63,9 +63,14 @@ __all__ = [
     "plateau_patience",
 ]
 
+#: The costs: C = 1/2n Σ‖y − a‖², the cross-entropy −1/n Σ [y ln a + (1 − y) ln(1 − a)], and
+#: the log-likelihood −1/n Σ ln a_y.
 COSTS = ("quadratic", "cross-entropy", "log-likelihood")
+#: Weight initialisations: w ~ N(0, 1), or N(0, 1/n_in) (chapter 3's scaled one).
 INITS = ("standard", "scaled")
+#: Output layers: a = σ(z), or the softmax a_j = e^{z_j} / Σ_k e^{z_k}.
 OUTPUTS = ("sigmoid", "softmax")
+#: Hidden layers' activations a = σ(z), tanh(z) or max(0, z).
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 #: The costs that go with each output layer (chapter 3's pairings).
 PAIRS = {"sigmoid": ("quadratic", "cross-entropy"), "softmax": ("log-likelihood",)}

@@ -54,6 +54,7 @@ __all__ = [
     "write_history_json",
 ]
 
+#: The datasets the ``train`` command and :func:`train` accept.
 DATASETS = ("digits", "mnist")
 _INPUTS = {"digits": 64, "mnist": 784}  # pixels of an image of each data set
 DTYPES = ("float32", "float64")
@@ -214,11 +215,11 @@ class Schedule:
         return value
 
 
-# TrainConfig's fields: name -> the check of its value (its type and range), which also
-# converts it (numpy ints to int, a list of sizes to a tuple).  A checkpoint's config, the
-# command-line options and TrainConfig.validate all go through this table: a new field of
-# TrainConfig is one row here (tests/test_train.py checks that every field has one).
 FieldCheck = Integer | Real | Choice | Sizes | Flag | Schedule | ArchSpec
+#: TrainConfig's fields: name -> the check of its value (its type and range), which also
+#: converts it (numpy ints to int, a list of sizes to a tuple).  A checkpoint's config, the
+#: command-line options and TrainConfig.validate all go through this table: a new field of
+#: TrainConfig is one row here (tests/test_train.py checks that every field has one).
 CONFIG_FIELDS: dict[str, FieldCheck] = {
     "dataset": Choice(DATASETS),
     "hidden": Sizes(Integer(1, MAX_COUNT)),
