@@ -247,18 +247,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The length of each axis, as NumPy's ``ndarray.shape``."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes, ``len(shape)``."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements, the product of ``shape``."""
         return self.data.size
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """The NumPy dtype of ``.data`` (and of ``.grad``)."""
         return self.data.dtype
 
     @property
@@ -429,19 +433,24 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of zeros of the given shape (``Tensor.zeros(2, 3)`` or ``zeros((2, 3))``),
+        as ``np.zeros``; the default float dtype unless ``dtype=``."""
         return Tensor._make(np.zeros(_shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
     def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of ones of the given shape, as ``np.ones``."""
         return Tensor._make(np.ones(_shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
     def full(shape: Any, value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of ``shape`` with every element ``value``, as ``np.full``."""
         shp = _shape_arg((shape,))  # an int, or a tuple or list of ints
         return Tensor._make(np.full(shp, value), dtype, requires_grad)
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """The n × m identity matrix (m = n by default): ones on the diagonal, as ``np.eye``."""
         return Tensor._make(np.eye(n, m), dtype, requires_grad)
 
     @staticmethod
@@ -452,6 +461,8 @@ class Tensor:
         dtype: Any = None,
         requires_grad: bool = False,
     ) -> Tensor:
+        """Evenly spaced values start, start + step, ... below stop, as ``np.arange``
+        (``arange(n)``: 0, 1, ..., n − 1), in the default float dtype unless ``dtype=``."""
         arr = np.arange(start) if stop is None else np.arange(start, stop, step)
         return Tensor._make(arr, dtype, requires_grad)
 
@@ -478,10 +489,12 @@ class Tensor:
 
     @staticmethod
     def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``t``'s shape and (unless ``dtype=``) its dtype."""
         return Tensor(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
 
     @staticmethod
     def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``t``'s shape and (unless ``dtype=``) its dtype."""
         return Tensor(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad=requires_grad)
 
     # ---------------------------------------------------------------- arithmetic
@@ -566,6 +579,8 @@ class Tensor:
         return self.__pow__(p)
 
     def matmul(self, other: Any) -> Tensor:
+        """The matrix product ``self @ other``, with NumPy's ``matmul`` rules (1-d operands,
+        batches broadcast).  For z = w a: ∂C/∂w = δ aᵀ and ∂C/∂a = wᵀ δ, where δ = ∂C/∂z."""
         return self.__matmul__(other)
 
     # ---------------------------------------------------------------- in-place updates
@@ -687,39 +702,54 @@ class Tensor:
     # ---------------------------------------------------------------- elementwise
 
     def exp(self) -> Tensor:
+        """eˣ elementwise.   d/dx eˣ = eˣ."""
         return ops.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """The natural logarithm ln x elementwise.   d/dx ln x = 1/x."""
         return ops.Log.apply(self)
 
     def sqrt(self) -> Tensor:
+        """√x elementwise.   d/dx √x = 1 / (2√x)."""
         return ops.Sqrt.apply(self)
 
     def abs(self) -> Tensor:
+        """|x| elementwise.   d/dx |x| = sign(x), with abs'(0) = 0."""
         return ops.Abs.apply(self)
 
     def sin(self) -> Tensor:
+        """sin x elementwise.   d/dx sin x = cos x."""
         return ops.Sin.apply(self)
 
     def cos(self) -> Tensor:
+        """cos x elementwise.   d/dx cos x = −sin x."""
         return ops.Cos.apply(self)
 
     def tanh(self) -> Tensor:
+        """tanh x = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ) elementwise.   d/dx tanh x = 1 − tanh² x."""
         return ops.Tanh.apply(self)
 
     def sigmoid(self) -> Tensor:
+        """The sigmoid a = σ(z) = 1 / (1 + e^(−z)) elementwise, computed stably.
+        σ'(z) = σ(z)(1 − σ(z))."""
         return ops.Sigmoid.apply(self)
 
     def relu(self) -> Tensor:
+        """The rectified linear unit max(0, z) elementwise.   Its derivative is 1 for z > 0 and 0
+        otherwise (relu'(0) = 0)."""
         return ops.Relu.apply(self)
 
     def softplus(self) -> Tensor:
+        """ln(1 + eᶻ) elementwise, computed stably: a smooth relu.   Its derivative is σ(z)."""
         return ops.Softplus.apply(self)
 
     def leaky_relu(self, slope: float = 0.01) -> Tensor:
+        """z for z > 0, slope · z otherwise.   Its derivative is 1 for z > 0, slope otherwise."""
         return ops.LeakyRelu.apply(self, slope)
 
     def clip(self, lo: float | None, hi: float | None) -> Tensor:
+        """min(max(x, lo), hi) elementwise, as ``np.clip`` (``None``: no bound on that side).
+        The gradient passes (factor 1) where lo ≤ x ≤ hi and is 0 where x was clipped."""
         return ops.Clip.apply(self, lo, hi)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
@@ -751,6 +781,8 @@ class Tensor:
     # ---------------------------------------------------------------- reductions
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Σ x over ``axis`` (an int, a tuple, or ``None`` for all), as ``np.sum``; ``keepdims``
+        keeps the summed axes with length 1.   ∂(Σx)/∂x_i = 1: the gradient is broadcast back."""
         return ops.Sum.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -772,12 +804,18 @@ class Tensor:
         return ops.Sum.apply(self, axes, keepdims)
 
     def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """The largest element over ``axis``, as ``np.max``.   The gradient goes to the maximum;
+        k tied maxima share it equally (1/k each)."""
         return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """The smallest element over ``axis``, as ``np.min``.   The gradient goes to the minimum;
+        k tied minima share it equally (1/k each)."""
         return ops.Min.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """ln Σ exp(x) over ``axis``, computed stably (as ``scipy.special.logsumexp``).
+        Its gradient is the softmax: ∂/∂x_i = exp(x_i) / Σ_j exp(x_j)."""
         return ops.LogSumExp.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -785,6 +823,8 @@ class Tensor:
         return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
 
     def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the smallest element (first on ties), as ``np.argmin``; an integer tensor
+        without gradient."""
         return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
 
     def softmax(self, axis: int = -1) -> Tensor:
@@ -798,6 +838,8 @@ class Tensor:
     # ---------------------------------------------------------------- shape
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (``reshape(2, 3)`` or ``reshape((2, 3))``; one
+        length may be −1), as ``np.reshape``.   The gradient is reshaped back."""
         return ops.Reshape.apply(self, _shape_arg(shape))
 
     def transpose(self, *axes: Any) -> Tensor:
@@ -838,6 +880,7 @@ class Tensor:
         return self.reshape(*shape)
 
     def flatten(self) -> Tensor:
+        """The elements as one axis, ``reshape(-1)``."""
         return self.reshape(-1)
 
     def squeeze(self, axis: Axis = None) -> Tensor:
@@ -868,6 +911,8 @@ class Tensor:
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def broadcast_to(self, *shape: Any) -> Tensor:
+        """A view of the tensor repeated to ``shape`` by NumPy's broadcasting rules, as
+        ``np.broadcast_to``.   The gradient sums over the repeated axes."""
         shp = _shape_arg(shape)
         try:
             return ops.BroadcastTo.apply(self, shp)
