@@ -160,17 +160,21 @@ class GradcheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when every comparison is within tolerance and nothing else went wrong."""
         return not self.problems and all(c.passed for c in self.comparisons)
 
     @property
     def max_abs_err(self) -> float:
+        """The largest |analytic − numeric| over all comparisons."""
         return max((c.max_abs_err for c in self.comparisons), default=0.0)
 
     @property
     def max_rel_err(self) -> float:
+        """The largest |analytic − numeric| / |numeric| over all comparisons."""
         return max((c.max_rel_err for c in self.comparisons), default=0.0)
 
     def message(self) -> str:
+        """What failed, one comparison or problem a line (``"gradcheck: passed"`` otherwise)."""
         what = "gradient" if self.order == 1 else "second derivative"
         check = "gradcheck" if self.order == 1 else "gradgradcheck"
         parts = []

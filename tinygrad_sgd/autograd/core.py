@@ -120,6 +120,7 @@ class Context:
 
     @property
     def name(self) -> str:  # the op's name, e.g. "Mul"
+        """The op's name, e.g. ``"Mul"``."""
         return self.fn.__name__
 
     def __repr__(self) -> str:  # e.g. <Mul>
@@ -140,10 +141,14 @@ class Function:
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        """The op on NumPy arrays: compute z from the inputs and ``ctx.save_for_backward`` what
+        the gradient needs.  Each op's class docstring states its formula."""
         raise NotImplementedError("forward is not implemented")
 
     @staticmethod
     def backward(ctx: Context, grad_output: Grad) -> Any:
+        """The chain rule for this op: from δ = ∂C/∂z (``grad_output``) return ∂C/∂x for each
+        positional input of forward (``None`` where there is none), e.g. δ · σ'(z) for a = σ(z)."""
         raise NotImplementedError("backward is not implemented")
 
     @classmethod

@@ -33,9 +33,11 @@ class _Observer(ContextDecorator):
         core._state.observers = tuple(obs)
 
     def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
+        """Called after each op's forward with the op, its context, its output and its inputs."""
         pass
 
     def backward(self, ctx: Context, delta: Any, input_grads: list[Any]) -> None:
+        """Called after each op's backward with δ = ∂C/∂z and the gradients it gave its inputs."""
         pass
 
 
@@ -109,6 +111,8 @@ class trace(_Observer):
         return len(self.steps)
 
     def backward(self, ctx: Context, delta: Any, input_grads: list[Any]) -> None:
+        """Record one :class:`TraceStep`: the op, ‖δ‖ and the norm of each input gradient."""
+
         def norm(g: Any) -> float:  # arrays or Tensors: np.asarray reads both
             return float(np.linalg.norm(np.asarray(g)))
 
@@ -142,6 +146,8 @@ class detect_anomaly(_Observer):
         return super().__enter__()
 
     def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
+        """Raise :class:`AnomalyError` when an op's output holds NaN or ±∞, naming the op and
+        where it was created."""
         if ctx is not None:
             ctx.anomaly_site = _user_site()
         if out.dtype.kind != "f" or np.isfinite(out.data).all():
@@ -165,6 +171,7 @@ class detect_anomaly(_Observer):
         )
 
     def backward(self, ctx: Context, delta: Any, input_grads: list[Any]) -> None:
+        """Raise :class:`AnomalyError` when an op's backward gives NaN or ±∞, naming the op."""
         for i, g in enumerate(input_grads):
             if g is not None and not np.isfinite(np.asarray(g)).all():
                 ok = "finite" if np.isfinite(np.asarray(delta)).all() else "not finite"

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def freed(ctx: Context) -> RuntimeError:
+    """A second backward through a graph whose saved values were freed."""
     return RuntimeError(
         f"Trying to backward through the graph a second time (at op {ctx.name}): its saved values "
         "were freed after the first backward. Pass retain_graph=True to the first backward() "
@@ -36,6 +37,7 @@ def rebound(ctx: Context, t: Any) -> RuntimeError:
 
 
 def no_graph() -> RuntimeError:
+    """``backward()`` on a tensor that neither requires grad nor has a graph."""
     return RuntimeError(
         "backward() called on a tensor that does not require grad and has no graph: "
         "create the leaves with requires_grad=True, outside no_grad()"
@@ -43,6 +45,7 @@ def no_graph() -> RuntimeError:
 
 
 def needs_gradient(shape: tuple[int, ...]) -> RuntimeError:
+    """``backward()`` without ``gradient=`` on a tensor of more than one element."""
     return RuntimeError(
         f"backward() without a gradient needs a tensor with one element; this one has shape "
         f"{shape}. Pass gradient= (dC/d(this tensor), of shape {shape})"
@@ -50,6 +53,7 @@ def needs_gradient(shape: tuple[int, ...]) -> RuntimeError:
 
 
 def seed_shape(seed: tuple[int, ...], shape: tuple[int, ...]) -> ValueError:
+    """``backward(gradient)`` whose gradient's shape is not the tensor's."""
     return ValueError(
         f"backward(): gradient has shape {seed} but the tensor has shape {shape}; "
         "they must be equal"
@@ -57,6 +61,7 @@ def seed_shape(seed: tuple[int, ...], shape: tuple[int, ...]) -> ValueError:
 
 
 def not_array_safe(ctx: Context, e: Exception) -> TypeError:
+    """An op with ``array_backward = True`` whose backward failed on NumPy arrays."""
     return TypeError(
         f"{ctx.name}.backward declares array_backward = True but failed on NumPy arrays ({e}); "
         "use only what arrays and Tensors share (operators, .T, .reshape, .sum, np.asarray(v)) "
@@ -65,6 +70,7 @@ def not_array_safe(ctx: Context, e: Exception) -> TypeError:
 
 
 def gradient_count(ctx: Context, n: int) -> RuntimeError:
+    """A backward that returned another number of gradients than forward had inputs."""
     return RuntimeError(
         f"{ctx.name}.backward returned {n} gradient(s) but forward took {len(ctx.inputs)} "
         "positional argument(s); return one per argument (None where unused)"
@@ -72,6 +78,7 @@ def gradient_count(ctx: Context, n: int) -> RuntimeError:
 
 
 def gradient_shape(ctx: Context, i: int, got: tuple[int, ...], shape: tuple[int, ...]) -> Exception:
+    """A backward whose gradient for an input cannot be reduced to that input's shape."""
     return RuntimeError(
         f"{ctx.name}.backward returned a gradient of shape {got} for input {i} of shape {shape}; "
         "the shapes are not broadcast-compatible"
@@ -79,6 +86,7 @@ def gradient_shape(ctx: Context, i: int, got: tuple[int, ...], shape: tuple[int,
 
 
 def grad_input(k: int, t: Any, unused: bool) -> RuntimeError:
+    """``grad()`` asked for the gradient of an input that is unused or needs no grad."""
     if unused:
         return RuntimeError(
             f"grad(): input {k} (shape {t.shape}) was not used to compute the output; "

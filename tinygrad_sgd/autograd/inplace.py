@@ -50,6 +50,7 @@ class Lock:
         self._arrays = arrays  # views before their bases: released in the opposite order
 
     def release(self) -> None:
+        """Unlock the arrays (each back to writeable once no other lock holds it)."""
         arrays, self._arrays = self._arrays, []
         with _guard:
             for a in reversed(arrays):  # a base before its views (NumPy's rule for write=True)

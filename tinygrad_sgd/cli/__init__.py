@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tinygrad-sgd`` parser with one sub-parser per command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="tinygrad-sgd",
         description="Reverse-mode autodiff on NumPy, and the networks of Nielsen's book.",

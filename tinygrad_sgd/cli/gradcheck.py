@@ -11,6 +11,7 @@ from ._options import seed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``tinygrad-sgd gradcheck``."""
     parser.add_argument(
         "--ops",
         metavar="NAMES",

@@ -221,6 +221,7 @@ class Conv2d(Module):
         _initialise("Conv2d", self.weight, self.bias, init, seed)
 
     def forward(self, x: Tensor) -> Tensor:
+        """z = b + Σ w ⋆ x for x of shape (N, in_channels, H, W): see the class docstring."""
         if len(x.shape) != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"Conv2d({self.extra_repr()}): expected input of shape (N, {self.in_channels}, "
@@ -249,6 +250,7 @@ class _Pool2d(Module):
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", name, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Each window of x of shape (N, C, H, W) reduced to one number (its max or mean)."""
         return type(self)._pool(x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
@@ -283,6 +285,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x with axes ``start_dim`` to ``end_dim`` joined into one."""
         nd = len(x.shape)
         start, end = self.start_dim, self.end_dim
         if not (-max(nd, 1) <= start < max(nd, 1) and -max(nd, 1) <= end < max(nd, 1)):
@@ -315,6 +318,7 @@ class Sequential(Module):
             self.append(m)
 
     def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end (named by its position); returns the Sequential."""
         if not isinstance(module, Module):
             raise TypeError(
                 f"Sequential: every element must be a Module, got {type(module).__name__}"
@@ -347,6 +351,7 @@ class Sequential(Module):
         return m
 
     def forward(self, x: Any) -> Any:
+        """Each layer applied to the previous one's output: a^l = layer_l(a^(l−1))."""
         for m in self._modules.values():
             if m is not None:
                 x = m(x)
@@ -357,6 +362,7 @@ class Sigmoid(Module):
     """a = σ(z) = 1 / (1 + e^(−z)), the book's neuron; σ'(z) = σ(z)(1 − σ(z))."""
 
     def forward(self, z: Tensor) -> Tensor:
+        """a = σ(z) = 1 / (1 + e^(−z))."""
         return z.sigmoid()
 
 
@@ -364,6 +370,7 @@ class Tanh(Module):
     """a = tanh(z); tanh'(z) = 1 − tanh²(z)."""
 
     def forward(self, z: Tensor) -> Tensor:
+        """a = tanh z."""
         return z.tanh()
 
 
@@ -371,6 +378,7 @@ class ReLU(Module):
     """a = max(0, z); relu'(0) is taken as 0."""
 
     def forward(self, z: Tensor) -> Tensor:
+        """a = max(0, z)."""
         return z.relu()
 
 
@@ -382,6 +390,7 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, z: Tensor) -> Tensor:
+        """a = z for z > 0, else negative_slope · z."""
         return z.leaky_relu(self.negative_slope)
 
     def extra_repr(self) -> str:
@@ -396,6 +405,7 @@ class Softmax(Module):
         self.axis = int(axis if dim is None else dim)
 
     def forward(self, z: Tensor) -> Tensor:
+        """a_j = e^(z_j) / Σ_k e^(z_k) along ``axis``."""
         return z.softmax(self.axis)
 
     def extra_repr(self) -> str:
@@ -410,6 +420,7 @@ class LogSoftmax(Module):
         self.axis = int(axis if dim is None else dim)
 
     def forward(self, z: Tensor) -> Tensor:
+        """a_j = z_j − ln Σ_k e^(z_k) along ``axis``."""
         return z.log_softmax(self.axis)
 
     def extra_repr(self) -> str:
@@ -420,6 +431,7 @@ class Identity(Module):
     """a = z."""
 
     def forward(self, z: Any) -> Any:
+        """The input, unchanged."""
         return z
 
 
@@ -457,6 +469,8 @@ class Dropout(Module):
         )
 
     def forward(self, a: Tensor) -> Tensor:
+        """In training, a ⊙ r / (1 − p) with a fresh mask r_j ~ Bernoulli(1 − p) at each call;
+        in evaluation (``eval()``), a unchanged."""
         if not self.training or self.p == 0:
             return a
         # NOTE: drawn here at every call, never cached: each training step sees a new mask.

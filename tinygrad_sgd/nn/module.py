@@ -109,6 +109,8 @@ class Module:
     # ------------------------------------------------------------ forward
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The layer's computation (e.g. a = σ(w a + b)); subclasses define it, and
+        ``module(x)`` calls it."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -222,6 +224,7 @@ class Module:
                 yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
     def modules(self) -> Iterator[Module]:
+        """This module and every sub-module, depth first, each once."""
         for _, m in self.named_modules():
             yield m
 
@@ -234,6 +237,7 @@ class Module:
                 yield name, m
 
     def children(self) -> Iterator[Module]:
+        """The direct sub-modules."""
         for _, m in self.named_children():
             yield m
 
@@ -276,9 +280,11 @@ class Module:
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
+        """The non-trainable tensors (e.g. running statistics) with their dotted names."""
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """The non-trainable tensors of this module (and its sub-modules with ``recurse``)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 

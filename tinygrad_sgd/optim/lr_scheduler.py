@@ -148,6 +148,7 @@ class StepLR(LRScheduler):
         return [lr * self.gamma for lr in self._current()]
 
     def closed_form_lr(self) -> list[float]:
+        """η_t = η₀ · γ^⌊t / step_size⌋ for each group, from t alone."""
         return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
 
 
@@ -176,6 +177,7 @@ class MultiStepLR(LRScheduler):
         return [lr * self.gamma ** self.milestones[t] for lr in self._current()]
 
     def closed_form_lr(self) -> list[float]:
+        """η_t = η₀ · γ^(number of milestones ≤ t) for each group, from t alone."""
         ms = sorted(self.milestones.elements())
         return [b * self.gamma ** bisect_right(ms, self.last_epoch) for b in self.base_lrs]
 
@@ -193,6 +195,7 @@ class ExponentialLR(LRScheduler):
         return [lr * self.gamma for lr in self._current()]
 
     def closed_form_lr(self) -> list[float]:
+        """η_t = η₀ · γ^t for each group, from t alone."""
         return [b * self.gamma**self.last_epoch for b in self.base_lrs]
 
 
@@ -230,5 +233,6 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (lr - lo) + lo for lr in self._current()]
 
     def closed_form_lr(self) -> list[float]:
+        """η_t = η_min + ½ (η₀ − η_min)(1 + cos(π t / T_max)) for each group, from t alone."""
         t, T, lo = self.last_epoch, self.T_max, self.eta_min
         return [lo + (b - lo) * (1 + math.cos(math.pi * t / T)) / 2 for b in self.base_lrs]

@@ -120,6 +120,8 @@ class Optimizer:
                     p.grad = Tensor._wrap(np.zeros_like(p.data))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter from its ``.grad`` (``closure``, if given, recomputes and
+        returns the loss first)."""
         raise NotImplementedError
 
     def _closure_loss(self, closure: Callable[[], Any] | None) -> Any:

@@ -69,17 +69,21 @@ class CaseReport:
 
     @property
     def first_passed(self) -> bool:
+        """The forward and the gradient (first order) passed, with no other problem."""
         return not self.problems and self.first.passed
 
     @property
     def second_passed(self) -> bool | None:
+        """Whether the second derivatives passed; ``None`` when the row does not check them."""
         return None if self.second is None else self.second.passed
 
     @property
     def passed(self) -> bool:
+        """Every check that ran passed."""
         return self.first_passed and self.second_passed is not False
 
     def message(self) -> str:
+        """What failed on this input, with the input itself, for a failing test's report."""
         lines = [f"op {self.op!r} failed on this input:", self.case.describe()]
         lines += [f"  {p}" for p in self.problems]
         if not self.first.passed:

@@ -65,6 +65,7 @@ class OpSummary:
     first_failure: str = ""
 
     def add(self, r: CaseReport) -> None:
+        """Count one case's report into the operation's line."""
         self.cases += 1
         self.max_abs = max(self.max_abs, r.first.max_abs_err)
         self.max_rel = max(self.max_rel, r.first.max_rel_err)
@@ -77,6 +78,7 @@ class OpSummary:
             self.first_failure = r.message()
 
     def fail(self, message: str) -> None:
+        """Count one case that failed before it could be checked (``message`` says why)."""
         self.cases += 1
         self.first_ok = False
         if not self.first_failure:
@@ -84,6 +86,7 @@ class OpSummary:
 
     @property
     def passed(self) -> bool:
+        """Every case passed at first and (where checked) second order."""
         return self.first_ok and self.second_ok is not False
 
 
@@ -143,6 +146,7 @@ def _stable_hash(name: str) -> int:
 
 
 def format_table(rows: Sequence[OpSummary]) -> str:
+    """The ``gradcheck`` command's table: one line per operation, its cases, errors and verdicts."""
     width = max([len("operation")] + [len(r.name) for r in rows])
     head = (
         f"{'operation':<{width}}  {'cases':>5}  {'max abs err':>11}  {'max rel err':>11}  "

@@ -106,9 +106,11 @@ class Draw:
         raise NotImplementedError
 
     def boolean(self) -> bool:
+        """True or False."""
         return self.integers(0, 1) == 1
 
     def choice(self, options: Sequence[Any]) -> Any:
+        """One of ``options``."""
         if not options:
             raise ValueError("choice from an empty sequence")
         return options[self.integers(0, len(options) - 1)]
@@ -116,6 +118,7 @@ class Draw:
     def shape(
         self, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
     ) -> Shape:
+        """A shape of ``min_dims`` to ``max_dims`` axes, each ``min_side`` to ``max_side`` long."""
         raise NotImplementedError
 
     def broadcastable_shapes(
@@ -152,6 +155,7 @@ class Draw:
         ).reshape(shape)
 
     def bool_array(self, shape: Shape) -> np.ndarray:
+        """A boolean array of ``shape``."""
         return self.int_array(shape, 0, 1).astype(bool)
 
     def seed(self) -> int:

@@ -39,6 +39,7 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
+        """The input, one array or parameter a line, with every digit needed to reproduce it."""
         parts = [
             f"x{i}: shape {a.shape} = {np.array2string(a, precision=17, separator=', ')}"
             for i, a in enumerate(self.arrays)

@@ -159,6 +159,7 @@ class History:
         train_total: int = 0,
         gradient_speeds: Sequence[float] = (),
     ) -> None:
+        """Record one epoch's numbers."""
         self.epoch.append(int(epoch))
         self.train_cost.append(float(train_cost))
         self.eval_cost.append(float(eval_cost))
@@ -178,6 +179,7 @@ class History:
         return self.epoch[int(np.argmax(self.correct))]
 
     def to_dict(self) -> dict[str, list[Any]]:
+        """The history as plain lists, one per field (for JSON; :meth:`from_dict` reads it back)."""
         return {k: list(getattr(self, k)) for k in self._FIELDS + self._OPTIONAL}
 
     @classmethod
@@ -285,6 +287,7 @@ class NoImprovement:
         self.since = 0
 
     def state_dict(self) -> dict[str, Any]:
+        """The rule's state (n, the best accuracy, its epoch, the epochs since): a checkpoint's."""
         return {"n": self.n, "best": self.best, "best_epoch": self.best_epoch, "since": self.since}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -336,6 +339,7 @@ class PlateauSchedule:
         return self.done
 
     def state_dict(self) -> dict[str, Any]:
+        """The schedule's state (its rule's, η₀ of each group, the halvings), for a checkpoint."""
         return {"watch": self.watch.state_dict(), "lr0": list(self.lr0), "halvings": self.halvings}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

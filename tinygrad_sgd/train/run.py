@@ -273,6 +273,7 @@ class TrainConfig:
     arch: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (``hidden`` a list), for JSON and checkpoints."""
         d = dict(self.__dict__)
         d["hidden"] = list(self.hidden)
         return d
