@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     net = build_network([training[0].shape[1], 30, 10], init="standard", seed=args.seed)
     # net.SGD(training_data, 30, 10, 3.0, test_data=test_data)
     t0 = time.perf_counter()
-    history = fit(net, training, test, epochs=epochs, batch_size=10, lr=3.0, seed=args.seed)
+    history = fit(
+        net, training, test, epochs=epochs, batch_size=10, lr=3.0, seed=args.seed, log=print
+    )
     print(
         f"after {epochs} epochs: {history.correct[-1]} / {history.total[-1]} "
         f"({100 * history.accuracy[-1]:.2f}%) in {time.perf_counter() - t0:.1f} s"

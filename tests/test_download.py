@@ -5,6 +5,7 @@ one. Nothing here leaves the machine."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import threading
 import time
@@ -94,7 +95,8 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def test_falls_back_past_dead_and_wrong_mirrors(tmp_path, capsys):
+def test_falls_back_past_dead_and_wrong_mirrors(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="tinygrad_sgd.data")
     files, _ = make_remote(tmp_path / "good")
     wrong, _ = make_remote(tmp_path / "wrong", seed=99)  # same names, other bytes
     dest = tmp_path / "dest"
@@ -105,14 +107,19 @@ def test_falls_back_past_dead_and_wrong_mirrors(tmp_path, capsys):
             good_log,
         ),
     ):
-        target = download(files[0], dest, mirrors=[dead_url(), wrong_url, good_url], timeout=5)
+        mirrors = [dead_url(), wrong_url, good_url]
+        target = download(files[0], dest, mirrors=mirrors, timeout=5)
     assert target == dest / NAMES[0]
     assert hashlib.sha256(target.read_bytes()).hexdigest() == files[0].sha256
     assert wrong_log == ["/" + NAMES[0]] and good_log == ["/" + NAMES[0]]
     assert _leftovers(dest) == []
-    err = capsys.readouterr().err
-    assert "refused" in err.lower()
-    assert ("does not match" in err) or ("expected" in err)  # the wrong file was reported
+    # reported through logging (the mirrors tried, INFO; why each failed, WARNING), not printed
+    assert capsys.readouterr() == ("", "")
+    tried = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    failed = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert tried == [f"Downloading {url}{NAMES[0]}" for url in mirrors]
+    assert "refused" in failed.lower()
+    assert ("does not match" in failed) or ("expected" in failed)  # the wrong file was reported
 
 
 def test_all_mirrors_failing_keeps_nothing_and_names_them(tmp_path):
@@ -179,7 +186,6 @@ def test_progress_display(tmp_path, capsys):
     with serve(tmp_path / "srv") as (url, _):
         download(files[0], tmp_path / "dest", mirrors=[url], timeout=5, progress=True)
         err = capsys.readouterr().err
-        assert "Downloading " + url + NAMES[0] in err
         assert "100%" in err and "\r" in err
         download(files[1], tmp_path / "dest", mirrors=[url], timeout=5, progress=False)
         err = capsys.readouterr().err
@@ -224,3 +230,26 @@ def test_load_mnist_download_failure_explains_where_to_put_files(tmp_path):
     assert "every mirror failed" in msg and "Put the four MNIST files" in msg
     assert str(tmp_path / "data") in msg and "mnist.pkl.gz" in msg
     assert [p for p in (tmp_path / "data").iterdir()] == []
+
+
+def test_silent_by_default_and_the_command_line_prints_the_reports(tmp_path, capsys):
+    """A library call prints nothing (the package's logger has only a NullHandler); while a
+    command runs (cli.library_reports_on_stderr) the same reports are stderr's lines, as
+    ``Downloading <url>`` and ``  failed: <reason>``."""
+    from tinygrad_sgd.cli import library_reports_on_stderr
+
+    files, _ = make_remote(tmp_path / "srv")
+    with serve(tmp_path / "srv") as (url, _):
+        dead = dead_url()
+        download(files[0], tmp_path / "a", mirrors=[dead, url], timeout=5, progress=False)
+        assert capsys.readouterr() == ("", "")
+        with library_reports_on_stderr():
+            download(files[0], tmp_path / "b", mirrors=[dead, url], timeout=5, progress=False)
+        out, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert out == "" and len(lines) == 3
+        assert lines[0] == f"Downloading {dead}{NAMES[0]}"
+        assert lines[2] == f"Downloading {url}{NAMES[0]}"
+        assert lines[1].startswith("  failed: ") and "refused" in lines[1].lower()
+        download(files[0], tmp_path / "c", mirrors=[dead, url], timeout=5, progress=False)
+        assert capsys.readouterr() == ("", "")  # the handler went with the command

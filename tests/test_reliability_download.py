@@ -14,6 +14,7 @@ Nothing here leaves the machine.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -144,7 +145,8 @@ def _private_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", BAD_MODES)
-def test_bad_first_mirror_is_survived(tmp_path, capsys, mode):
+def test_bad_first_mirror_is_survived(tmp_path, caplog, mode):
+    caplog.set_level(logging.INFO, logger="tinygrad_sgd.data")
     dest = tmp_path / "dest"
     with server(mode) as (bad, bad_log), server("good") as (good, good_log):
         t0 = time.monotonic()
@@ -154,7 +156,7 @@ def test_bad_first_mirror_is_survived(tmp_path, capsys, mode):
     assert bad_log == [f"GET /{REMOTE.name} HTTP/1.1"]  # the bad mirror was really asked
     assert good_log == [f"GET /{REMOTE.name} HTTP/1.1"]
     assert sorted(p.name for p in dest.iterdir()) == [REMOTE.name]  # no temporary file left
-    err = capsys.readouterr().err
+    err = caplog.text
     assert f"Downloading {bad}{REMOTE.name}" in err and "failed:" in err
     assert elapsed < 10 * TIMEOUT + 2  # a stalled mirror is dropped after about the timeout
 
@@ -190,7 +192,7 @@ def test_the_reason_is_the_right_one(tmp_path, mode, why):
             download(REMOTE, tmp_path / "d", mirrors=[bad], timeout=TIMEOUT, progress=False)
 
 
-def test_every_mirror_bad_in_turn_then_a_good_one(tmp_path, capsys):
+def test_every_mirror_bad_in_turn_then_a_good_one(tmp_path, caplog):
     """The real order of events: a refused connection, a stall, a cut, a 500, then success."""
     modes = ["stall-head", "short-reset", "500", "not-http"]
     with (
@@ -201,9 +203,10 @@ def test_every_mirror_bad_in_turn_then_a_good_one(tmp_path, capsys):
         server("good") as (good, _),
     ):
         mirrors = [dead_url(), m0, m1, m2, m3, good]
+        caplog.set_level(logging.INFO, logger="tinygrad_sgd.data")
         target = download(REMOTE, tmp_path, mirrors=mirrors, timeout=TIMEOUT, progress=False)
     assert target.read_bytes() == BODY
-    err = capsys.readouterr().err
+    err = caplog.text
     assert err.count("failed:") == 5 and err.count("Downloading ") == 6
 
 

@@ -3,6 +3,7 @@ History, checkpoints and exact resumption, learning curves, and the default run'
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -163,6 +164,23 @@ def test_fit_learns_a_small_problem_and_logs_the_books_lines():
     assert h.accuracy[-1] >= 0.9
     assert h.train_cost[-1] < h.train_cost[0]
     assert all(s > 0 for s in h.seconds)
+
+
+def test_fit_and_train_are_silent_by_default_and_report_through_logging(capsys, caplog):
+    """No print from the library: the epoch lines go to the logger tinygrad_sgd.train (which
+    prints nothing unless the application configures logging)."""
+    X, y = _toy(n=120, seed=1)
+    caplog.set_level(logging.INFO, logger="tinygrad_sgd.train")
+    fit(build_network([6, 5, 4], seed=0), (X[:100], y[:100]), (X[100:], y[100:]), epochs=2)
+    assert capsys.readouterr() == ("", "")
+    epochs = [r.getMessage() for r in caplog.records if r.name == "tinygrad_sgd.train"]
+    assert [line.split(":")[0] for line in epochs] == ["Epoch 0", "Epoch 1"]
+    assert all(" / 20 (" in line for line in epochs)
+    caplog.clear()
+    train(epochs=1, hidden=(5,), seed=0)
+    assert capsys.readouterr() == ("", "")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tinygrad_sgd.train"]
+    assert any(line.startswith("Epoch 0: ") for line in lines) and len(lines) >= 2
 
 
 def test_fit_without_eval_set_and_float32_throughout():

@@ -10,6 +10,8 @@ networks of Michael Nielsen's *Neural Networks and Deep Learning*.
 >>> cost.backward()                      # ∂C/∂w = (a − y) σ'(z) x, ∂C/∂b = (a − y) σ'(z)
 """
 
+import logging
+
 from . import data, func, nn, optim, testing, viz  # testing: Hypothesis loads only when used
 from .autograd import (
     AnomalyError,
@@ -35,6 +37,11 @@ from .tensor import (
     stack,
     where,
 )
+
+# The library reports (the MNIST download, training epochs) through the loggers
+# "tinygrad_sgd.<package>"; silent until the application configures logging (the command line
+# does, to print them).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 #: The package's version (PEP 440).
 __version__ = "0.1.0"

@@ -9,8 +9,10 @@ keyword arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 from .. import __version__
@@ -42,11 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def library_reports_on_stderr() -> Iterator[None]:
+    """While a command runs, the library's log records (e.g. which MNIST mirror is being
+    tried) are printed on stderr as bare lines, at INFO and above."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("tinygrad_sgd")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tinygrad_sgd`` and the ``tinygrad-sgd`` script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with library_reports_on_stderr():
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

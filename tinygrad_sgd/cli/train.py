@@ -287,6 +287,7 @@ def run_command(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 plot=args.plot,
                 history_path=args.history,
+                log=print,
                 progress=args.progress,
                 **given,
             )
@@ -298,6 +299,7 @@ def run_command(args: argparse.Namespace) -> int:
                 save=args.save,
                 plot=args.plot,
                 history_path=args.history,
+                log=print,
                 progress=args.progress,
             )
     except (MNISTNotFoundError, DownloadError, DatasetError) as e:

@@ -28,6 +28,7 @@ import gzip
 import hashlib
 import http.client
 import io
+import logging
 import math
 import os
 import pickle
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 Split = tuple[np.ndarray, np.ndarray]
+
+# Which mirror is being tried and why one failed (INFO and WARNING); the command line prints them.
+logger = logging.getLogger("tinygrad_sgd.data")
 
 
 class DatasetError(ValueError):
@@ -595,7 +599,8 @@ def download(
     atomic), so a partial or wrong file is never left behind. A mirror that fails (refused
     connection, HTTP error, ``timeout`` seconds without data, fewer than ``min_rate`` bytes per
     second on average once ``timeout`` seconds have passed (a mirror that trickles a byte now and
-    then never times out), wrong sum) is reported and the next is tried. Raises
+    then never times out), wrong sum) is reported (through the logger ``tinygrad_sgd.data``,
+    as is each mirror tried) and the next is tried. Raises
     :class:`DownloadError` listing every mirror's failure if none succeeds.
     A temporary file left by a killed download is deleted first (see
     :func:`tinygrad_sgd._atomic.remove_stale` for when a temporary file counts as left behind).
@@ -609,7 +614,7 @@ def download(
         url = mirror.rstrip("/") + "/" + remote.name
         try:
             with atomic_open(target) as out:
-                print(f"Downloading {url}", file=sys.stderr, flush=True)
+                logger.info("Downloading %s", url)
                 req = urllib.request.Request(url, headers={"User-Agent": "tinygrad_sgd"})
                 with urllib.request.urlopen(req, timeout=timeout) as response:
                     _copy_verified(response, out, remote, remote.name, show, timeout, min_rate)
@@ -622,7 +627,7 @@ def download(
             else:
                 reason = getattr(e, "reason", None) or e
             failures.append(f"{url}: {reason}")
-            print(f"  failed: {reason}", file=sys.stderr, flush=True)
+            logger.warning("  failed: %s", reason)
     raise DownloadError(
         f"could not download {remote.name}; every mirror failed:\n  "
         + "\n  ".join(failures or ["(no mirrors given)"])

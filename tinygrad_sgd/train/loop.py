@@ -31,6 +31,7 @@ hidden layer, ‖∂C/∂bˡ‖ (:func:`gradient_speeds`, ``report_gradients``).
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -76,6 +77,9 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 PAIRS = {"sigmoid": ("quadratic", "cross-entropy"), "softmax": ("log-likelihood",)}
 
 Split = tuple[np.ndarray, np.ndarray]
+
+# fit's and train's reports (the book's epoch lines) when no ``log`` callable is given.
+logger = logging.getLogger("tinygrad_sgd.train")
 
 
 def _is_number(value: Any) -> bool:
@@ -618,7 +622,7 @@ def fit(
     start_epoch: int = 0,
     history: History | None = None,
     on_epoch_end: Callable[[int, History], None] | None = None,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = logger.info,
     progress: bool | None = None,
     lmbda: float = 0.0,
     l1: float = 0.0,
@@ -634,8 +638,9 @@ def fit(
     training set is shuffled and cut into mini-batches of ``batch_size`` (m); each mini-batch
     takes one ``optimizer`` step (default ``optim.SGD(model.parameters(), lr)``: w → w − η ∂C/∂w
     with C averaged over the mini-batch). After each epoch the model is evaluated on
-    ``eval_data`` and ``log`` (``print`` by default; ``None`` for silence) gets the book's line
-    ``Epoch k: correct / total`` followed by the costs and seconds.
+    ``eval_data`` and ``log`` gets the book's line ``Epoch k: correct / total`` followed by the
+    costs and seconds: by default the logger ``tinygrad_sgd.train`` at INFO (silent unless
+    logging is configured); ``log=print`` prints them, ``None`` drops them.
 
     ``cost``: ``"quadratic"`` (C = 1/2n Σ ‖y − a‖²), ``"cross-entropy"`` (chapter 3) or
     ``"log-likelihood"`` (C = −ln a_y, for a network ending in ``nn.Softmax``).

@@ -38,6 +38,7 @@ from .loop import (
     Split,
     build_network,
     fit,
+    logger,
     network_shapes,
     plateau_patience,
 )
@@ -801,7 +802,7 @@ def train(
     resume: str | os.PathLike[str] | None = None,
     plot: str | os.PathLike[str] | None = None,
     history_path: str | os.PathLike[str] | None = None,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = logger.info,
     progress: bool | None = None,
     validation_size: int = 10_000,
     **overrides: Any,
@@ -819,7 +820,8 @@ def train(
     (atomically) a JSON file of network2's lists (:meth:`History.network2`); the training set is
     then evaluated after each epoch too.
     ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
-    Returns ``(model, history)``.
+    ``log`` and ``progress`` as for :func:`fit` (the run's lines go to the logger
+    ``tinygrad_sgd.train`` by default; the command passes ``print``). Returns ``(model, history)``.
 
     Before anything runs, every output path is checked (:func:`_check_outputs`), and the run
     holds the writer lock of ``save`` until it ends (:func:`~tinygrad_sgd._atomic.writer_lock`:
