@@ -245,6 +245,27 @@ sys.meta_path.insert(0, _Block())
 """
 
 
+def test_star_import_without_hypothesis_gives_the_numpy_names(tmp_path) -> None:
+    """``from tinygrad_sgd.testing import *`` where Hypothesis is not installed (a None entry in
+    sys.modules makes its import fail): the NumPy-only names, and none that needs Hypothesis."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["hypothesis"] = None
+        from tinygrad_sgd.testing import *
+        print(sorted(k for k in dir() if not k.startswith("_") and k != "sys"))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(tg.__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    names = eval(out.stdout)
+    assert "check_case" in names and "OpSpec" in names and "OP_TABLE" in names
+    assert not {"tensors", "check_op", "strategies", "HypothesisDraw"} & set(names)
+
+
 def test_strategies_without_hypothesis_say_what_to_install() -> None:
     code = BLOCK_HYPOTHESIS + textwrap.dedent(
         """

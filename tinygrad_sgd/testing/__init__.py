@@ -21,11 +21,42 @@ True
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 from .checker import ATOL, EPS, RTOL, CaseReport, OpCheckError, assert_case, check_case
 from .draw import Domain, Draw, NumpyDraw
 from .op_table import OP_TABLE, Case, OpSpec, find_ops
+
+if TYPE_CHECKING:  # what __getattr__ imports on first use, for type checkers
+    from . import strategies as strategies
+    from .strategies import (
+        HypothesisDraw as HypothesisDraw,
+    )
+    from .strategies import (
+        arrays as arrays,
+    )
+    from .strategies import (
+        broadcastable_shapes as broadcastable_shapes,
+    )
+    from .strategies import (
+        cases as cases,
+    )
+    from .strategies import (
+        check_op as check_op,
+    )
+    from .strategies import (
+        floats as floats,
+    )
+    from .strategies import (
+        op_test as op_test,
+    )
+    from .strategies import (
+        shapes as shapes,
+    )
+    from .strategies import (
+        tensors as tensors,
+    )
 
 _LAZY = {
     "HypothesisDraw",
@@ -40,6 +71,16 @@ _LAZY = {
     "tensors",
 }
 
+
+def _hypothesis_installed() -> bool:
+    try:
+        return importlib.util.find_spec("hypothesis") is not None
+    except (ImportError, ValueError):  # a broken or half-removed installation
+        return False
+
+
+# ``from tinygrad_sgd.testing import *`` gives the Hypothesis names only where Hypothesis is
+# installed (without it, importing them raises ImportError, which would fail the star import).
 __all__ = [
     "ATOL",
     "EPS",
@@ -49,23 +90,15 @@ __all__ = [
     "CaseReport",
     "Domain",
     "Draw",
-    "HypothesisDraw",
     "NumpyDraw",
     "OpCheckError",
     "OpSpec",
-    "arrays",
     "assert_case",
-    "broadcastable_shapes",
-    "cases",
     "check_case",
-    "check_op",
     "find_ops",
-    "floats",
-    "op_test",
-    "shapes",
-    "strategies",
-    "tensors",
 ]
+if _hypothesis_installed():
+    __all__ += sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
