@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ import tinygrad_sgd as tg
 from tinygrad_sgd.cli import main
 from tinygrad_sgd.data import write_idx
 
-ROOT = Path(__file__).resolve().parent.parent
 EPOCH_LINE = re.compile(
     r"^Epoch (\d+): (\d+) / (\d+) \(\d+\.\d\d%\)  train cost [\d.]+, "
     r"eval cost [\d.]+, [\d.]+ s$"
@@ -45,7 +43,7 @@ def test_entry_point_prints_the_books_lines(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=tmp_path,  # not the repository root, whose tinygrad_sgd would shadow the installed one
         env=env,
     )
     assert proc.returncode == 0, proc.stderr

@@ -44,7 +44,6 @@ from tinygrad_sgd.data import write_idx
 from tinygrad_sgd.train import build_network, fit, load_checkpoint, train
 from tinygrad_sgd.train.run import CONFIG_FIELDS
 
-ROOT = Path(__file__).resolve().parent.parent
 posix_only = pytest.mark.skipif(os.name != "posix", reason="flock, FIFOs and signals are POSIX")
 
 
@@ -70,8 +69,11 @@ def _one_line_error(err: str, path: Path | str) -> str:
 
 
 def _env() -> dict[str, str]:
+    """The subprocess imports the tinygrad_sgd this test imports (the installed one in CI, not
+    the checkout's)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    package_parent = str(Path(tg.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -254,7 +256,7 @@ def test_a_checkpoint_past_the_file_size_limit_is_one_line_and_the_old_file_stay
         capture_output=True,
         text=True,
         env=_env(),
-        cwd=ROOT,
+        cwd=tmp_path,
         timeout=120,
         preexec_fn=limit,
     )
@@ -511,7 +513,7 @@ def test_resume_of_a_fifo_is_refused_at_once(tmp_path):
         capture_output=True,
         text=True,
         env=_env(),
-        cwd=ROOT,
+        cwd=tmp_path,
         timeout=60,
     )
     assert proc.returncode == 1
