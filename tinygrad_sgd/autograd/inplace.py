@@ -41,58 +41,59 @@ _savers: dict[int, str] = {}  # id(array) -> the op that first locked it (for er
 _guard = threading.Lock()  # graphs may be built and freed in several threads at once
 
 
-class Lock:
-    """The arrays one context made read-only; :meth:`release` (or dropping it) undoes that."""
+class Lock(list[np.ndarray]):
+    """The arrays one context made read-only (views before their bases); :meth:`release` (or
+    dropping the lock) undoes that."""
 
-    __slots__ = ("_arrays",)
-
-    def __init__(self, arrays: list[np.ndarray]) -> None:
-        self._arrays = arrays  # views before their bases: released in the opposite order
+    __slots__ = ()
 
     def release(self) -> None:
-        arrays, self._arrays = self._arrays, []
+        arrays = self[::-1]  # a base before its views (NumPy's rule for write=True)
+        self.clear()
         with _guard:
-            for a in reversed(arrays):  # a base before its views (NumPy's rule for write=True)
-                n = _counts[id(a)] - 1
+            for a in arrays:
+                key = id(a)
+                n = _counts[key] - 1
                 if n:
-                    _counts[id(a)] = n
+                    _counts[key] = n
                     continue
-                del _counts[id(a)]
-                _savers.pop(id(a), None)
+                del _counts[key]
+                _savers.pop(key, None)
                 try:
                     a.setflags(write=True)
                 except ValueError:  # its base is still locked by another graph: stays read-only
                     pass
 
     def __del__(self) -> None:  # a graph dropped without backward
-        if self._arrays:
+        if self:
             self.release()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Lock:  # a copy holds no locks
-        return Lock([])
+        return Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Lock, ([],))
+        return (Lock, ())
 
 
 def lock(arrays: Iterable[Any], op_name: str = "an op") -> Lock | None:
     """Make each array (and the bases it views) read-only until the returned Lock is released;
     ``op_name`` (the op that saved them) is what :func:`check_writeable` reports."""
-    locked: list[np.ndarray] = []
+    locked = Lock()
     with _guard:
         for v in arrays:
             while isinstance(v, np.ndarray):
-                n = _counts.get(id(v))
+                key = id(v)
+                n = _counts.get(key)
                 if n is not None:
-                    _counts[id(v)] = n + 1
+                    _counts[key] = n + 1
                     locked.append(v)
                 elif v.flags.writeable:
                     v.setflags(write=False)
-                    _counts[id(v)] = 1
-                    _savers[id(v)] = op_name
+                    _counts[key] = 1
+                    _savers[key] = op_name
                     locked.append(v)
                 v = v.base
-    return Lock(locked) if locked else None
+    return locked if locked else None
 
 
 def check_writeable(array: np.ndarray, what: str) -> None:
@@ -137,18 +138,14 @@ def _count_sole_owner_refs() -> int:
     """The count :func:`owned` sees for an array that only the backward pass holds.
 
     NOTE: CPython versions count a caller's references differently, so this measures the count
-    through the same call nesting as the engine (backward -> _accumulate -> _owned -> owned)
-    instead of assuming a number.  Should the two ever differ, owned() copies: slower, never
-    wrong.
+    through the same call nesting as the engine (backward -> _accumulate -> owned) instead of
+    assuming a number.  Should the two ever differ, owned() copies: slower, never wrong.
     """
 
-    def accumulate(g: np.ndarray) -> int:
-        return as_tensor(g)
+    def accumulate(g: np.ndarray) -> int:  # stands for core._accumulate
+        return count(g)
 
-    def as_tensor(g: np.ndarray) -> int:
-        return owned(g)
-
-    def owned(g: np.ndarray) -> int:
+    def count(g: np.ndarray) -> int:  # stands for owned
         return sys.getrefcount(g)
 
     g = np.zeros(1)  # held by one local variable, like backward's g
