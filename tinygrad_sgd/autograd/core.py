@@ -109,10 +109,8 @@ class Context:
         self._lock = inplace.lock(tensor_arrays, self.fn.__name__)
 
     def _free(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
         self._saved = self._arrays = self.inputs = ()
-        self._out = self._lock = None
+        self._out = self._lock = None  # dropping the Lock makes the saved arrays writeable
         self._freed = True
 
     @property
@@ -291,20 +289,22 @@ def _propagate(
     out = out if type(out) is tuple else (out,)
     if len(out) != len(ctx.inputs):
         raise errors.gradient_count(ctx, len(out))
-    input_grads: list[Grad | None] = []
+    input_grads: list[Grad | None] = [None] * len(out)  # what each input received (observers)
     for i, (inp, gi, needed) in enumerate(zip(ctx.inputs, out, ctx.needs_input_grad)):
-        if gi is not None and needed:
-            data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
-            if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, ...
-                gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
-            elif not isinstance(gi, _Tensor):
-                gi = _Tensor(gi, dtype=data.dtype)
-            if gi.shape != data.shape:
-                gi = _sum_to_shape(gi, data.shape, ctx, i)
-            gi = gi if gi.dtype == data.dtype else gi.astype(data.dtype)
-            key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
-            grads[key] = gi if key not in grads else _add(grads[key], gi)
-        input_grads.append(gi if needed else None)
+        if gi is None or not needed:
+            continue
+        data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
+        if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, ...
+            gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
+        elif not isinstance(gi, _Tensor):
+            gi = _Tensor(gi, dtype=data.dtype)
+        if gi.shape != data.shape:
+            gi = _sum_to_shape(gi, data.shape, ctx, i)
+        if gi.dtype != data.dtype:
+            gi = gi.astype(data.dtype)
+        key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
+        grads[key] = gi if key not in grads else _add(grads[key], gi)
+        input_grads[i] = gi
     for observer in observers:
         observer.backward(ctx, delta, input_grads)
 

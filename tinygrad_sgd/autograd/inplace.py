@@ -4,7 +4,7 @@ A backward formula reads the arrays that forward saved (∂(a·b)/∂a = b needs
 the caller wrote into one of them in between (``w.data[0] = 0``), the gradient would be silently
 wrong.  NumPy arrays have no version counter to check afterwards, so the engine prevents the
 write instead: :func:`lock` makes each saved array read-only (``flags.writeable = False``), and
-:meth:`Lock.release` makes it writeable again when the graph is freed, by backward or by being
+:class:`Lock` makes it writeable again when the graph is freed, by backward or by being
 dropped.  The write then fails at once with NumPy's "assignment destination is read-only".
 
 * Several live graphs may save the same array (a weight used by two forward passes), so locks
@@ -22,9 +22,9 @@ one would change another.  :func:`owned` decides whether a fresh gradient can be
 Tensor's in-place methods (``w -= lr * w.grad`` under ``no_grad``) ask :func:`check_writeable`
 first, which names the op that saved the array instead of NumPy's bare "read-only".
 
-The core calls exactly three things here: ``lock(arrays, op_name)`` after forward,
-``Lock.release()`` when a context is freed, and ``owned(g)`` when a leaf receives its first
-gradient.
+The core calls exactly two things here: ``lock(arrays, op_name)`` after forward (dropping the
+Lock it returns, when the context is freed, unlocks), and ``owned(g)`` when a leaf receives its
+first gradient.
 """
 
 from __future__ import annotations
@@ -42,31 +42,24 @@ _guard = threading.Lock()  # graphs may be built and freed in several threads at
 
 
 class Lock(list[np.ndarray]):
-    """The arrays one context made read-only (views before their bases); :meth:`release` (or
-    dropping the lock) undoes that."""
+    """The arrays one context made read-only (views before their bases).  Dropping the lock
+    (``Context._free``, or a graph dropped without backward) makes them writeable again."""
 
     __slots__ = ()
 
-    def release(self) -> None:
-        arrays = self[::-1]  # a base before its views (NumPy's rule for write=True)
-        self.clear()
+    def __del__(self) -> None:
         with _guard:
-            for a in arrays:
+            for a in reversed(self):  # a base before its views (NumPy's rule for write=True)
                 key = id(a)
                 n = _counts[key] - 1
                 if n:
                     _counts[key] = n
                     continue
-                del _counts[key]
-                _savers.pop(key, None)
+                del _counts[key], _savers[key]
                 try:
                     a.setflags(write=True)
                 except ValueError:  # its base is still locked by another graph: stays read-only
                     pass
-
-    def __del__(self) -> None:  # a graph dropped without backward
-        if self:
-            self.release()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Lock:  # a copy holds no locks
         return Lock()
@@ -76,7 +69,7 @@ class Lock(list[np.ndarray]):
 
 
 def lock(arrays: Iterable[Any], op_name: str = "an op") -> Lock | None:
-    """Make each array (and the bases it views) read-only until the returned Lock is released;
+    """Make each array (and the bases it views) read-only until the returned Lock is dropped;
     ``op_name`` (the op that saved them) is what :func:`check_writeable` reports."""
     locked = Lock()
     with _guard:
@@ -93,7 +86,7 @@ def lock(arrays: Iterable[Any], op_name: str = "an op") -> Lock | None:
                     _savers[key] = op_name
                     locked.append(v)
                 v = v.base
-    return locked if locked else None
+    return locked or None
 
 
 def check_writeable(array: np.ndarray, what: str) -> None:
