@@ -4,10 +4,14 @@ warm-up pass, and print the median µs per step of five passes.
 
     python benchmarks/user_step.py M DTYPE N        e.g. 10 float32 5000
 
+The batches are passed as ``Tensor.from_numpy(xb)`` (shared, as ``fit`` does), or with
+``USER_STEP_BATCH=copy`` as ``Tensor(xb)`` (a copy, as the README's loop writes it).
+
 ``instructions.sh`` runs it under callgrind to count instructions per step, which, unlike time,
 does not depend on what else the machine is doing.
 """
 
+import os
 import sys
 import time
 
@@ -26,6 +30,8 @@ for p in net.parameters():
 opt = optim.SGD(net.parameters(), lr=3.0)
 loader = tg.data.DataLoader(X, Y, batch_size=m, shuffle=False)
 share = getattr(Tensor, "from_numpy", Tensor)  # (commits before Tensor.from_numpy: a copy)
+if os.environ.get("USER_STEP_BATCH") == "copy":
+    share = Tensor
 
 
 def epoch() -> None:

@@ -926,7 +926,7 @@ class Tensor:
 
 
 # The engine makes Tensors of its results; bind it to the class now that it exists.
-autograd.core._bind_tensor_class(Tensor)
+autograd.core._Tensor = Tensor
 
 
 def maximum(a: Any, b: Any) -> Tensor:

@@ -25,19 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import errors, inplace
-from .mode import _state, enable_grad, no_grad
+from .mode import _state
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
 
 Grad = Any  # what formulas handle: arrays, or Tensors under create_graph (what both share)
-_Tensor: Any = None  # the Tensor class, bound by tensor.py (which sits above the engine)
-
-
-def _bind_tensor_class(cls: type) -> None:
-    global _Tensor
-    _Tensor = cls
-
+_Tensor: Any = None  # the Tensor class, set by tensor.py (which sits above the engine)
 
 # The observer point: ``_state.observers`` (per thread) holds the tools watching the engine
 # (``trace``, ``detect_anomaly``; see debug.py).  ``Function.apply`` calls each one's
@@ -98,24 +92,25 @@ class Context:
     def _link(self, out: Tensor) -> None:
         """After forward: swap each saved input or output array for its Tensor (by identity),
         and lock those arrays against writes while this graph lives."""
-        saved: list[Any] = list(self._arrays)
-        for k, v in enumerate(saved):
+        saved: list[Any] = []
+        tensor_arrays = []  # the saved arrays that are a Tensor's: these are locked
+        for v in self._arrays:
             if v is out.data:
-                saved[k] = _OUTPUT
-                self._out = weakref.ref(out)
-                continue
-            for t in self.inputs:
-                if t is not None and t.data is v:
-                    saved[k] = t
-                    break
+                tensor_arrays.append(v)
+                v, self._out = _OUTPUT, weakref.ref(out)
+            else:
+                for t in self.inputs:
+                    if t is not None and t.data is v:
+                        tensor_arrays.append(v)
+                        v = t
+                        break
+            saved.append(v)
         self._saved = tuple(saved)
-        self._lock = inplace.lock([a for a, v in zip(self._arrays, saved) if a is not v], self.name)
+        self._lock = inplace.lock(tensor_arrays, self.fn.__name__)
 
     def _free(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
         self._saved = self._arrays = self.inputs = ()
-        self._out = self._lock = None
+        self._out = self._lock = None  # dropping the Lock makes the saved arrays writeable
         self._freed = True
 
     @property
@@ -155,8 +150,9 @@ class Function:
     def call(cls, *args: Any, **kwargs: Any) -> Any:
         """The op inside a backward formula: recorded by :meth:`apply` when an argument is a
         Tensor, else ``forward`` on the arrays, so one formula serves both kinds of backward."""
-        if any(isinstance(a, _Tensor) for a in args):
-            return cls.apply(*args, **kwargs)
+        for a in args:
+            if isinstance(a, _Tensor):
+                return cls.apply(*args, **kwargs)
         return cls.forward(Context(), *args, **kwargs)
 
     @classmethod
@@ -197,12 +193,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         elif id(t) not in seen:
             seen.add(id(t))
             stack.append((t, True))
-            if t._ctx is not None:
-                if t._ctx._freed:
-                    raise errors.freed(t._ctx)
-                stack.extend(
-                    (i, False) for i in reversed(t._ctx.inputs) if i is not None and i.requires_grad
-                )
+            ctx = t._ctx
+            if ctx is not None:
+                if ctx._freed:
+                    raise errors.freed(ctx)
+                for i in reversed(ctx.inputs):
+                    if i is not None and i.requires_grad:
+                        stack.append((i, False))
     return order
 
 
@@ -236,7 +233,8 @@ def backward(
     on_arrays = not create_graph
     delta = _seed(root, gradient)
     grads: dict[int, Grad] = {id(root): delta.data if on_arrays else delta}
-    with enable_grad() if create_graph else no_grad():
+    previous_mode, _state.grad_enabled = _state.grad_enabled, create_graph  # (as no_grad())
+    try:
         while order:
             t = order.pop()  # root first; popping releases each tensor once it is done
             g = grads.pop(id(t), None)
@@ -255,6 +253,8 @@ def backward(
             _propagate(ctx, g, on_arrays, grads, observers)
             if not retain_graph:
                 ctx._free()
+    finally:
+        _state.grad_enabled = previous_mode
     if inputs is None:
         return None
     return [None if g is None else _owned(g) for g in results]
@@ -267,7 +267,7 @@ def _seed(root: Tensor, gradient: Any) -> Tensor:
     if gradient is None:
         if root.size != 1:
             raise errors.needs_gradient(root.shape)
-        return _Tensor._wrap(np.ones(root.shape, root.dtype))
+        return _Tensor._wrap(np.array(1, root.dtype).reshape(root.shape))  # δ = 1
     seed = gradient if isinstance(gradient, _Tensor) else _Tensor(gradient, dtype=root.dtype)
     if seed.shape != root.shape:
         raise errors.seed_shape(seed.shape, root.shape)
@@ -294,20 +294,22 @@ def _propagate(
     out = out if type(out) is tuple else (out,)
     if len(out) != len(ctx.inputs):
         raise errors.gradient_count(ctx, len(out))
-    input_grads: list[Grad | None] = []
+    input_grads: list[Grad | None] = [None] * len(out)  # what each input received (observers)
     for i, (inp, gi, needed) in enumerate(zip(ctx.inputs, out, ctx.needs_input_grad)):
-        if gi is not None and needed:
-            data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
-            if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, ...
-                gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
-            elif not isinstance(gi, _Tensor):
-                gi = _Tensor(gi, dtype=data.dtype)
-            if gi.shape != data.shape:
-                gi = _sum_to_shape(gi, data.shape, ctx, i)
-            gi = gi if gi.dtype == data.dtype else gi.astype(data.dtype)
-            key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
-            grads[key] = gi if key not in grads else _add(grads[key], gi)
-        input_grads.append(gi if needed else None)
+        if gi is None or not needed:
+            continue
+        data = inp.data  # type: ignore[union-attr]  # needed only for Tensor inputs
+        if on_arrays:  # an array, a Tensor (from a Tensor-only formula), a NumPy scalar, ...
+            gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
+        elif not isinstance(gi, _Tensor):
+            gi = _Tensor(gi, dtype=data.dtype)
+        if gi.shape != data.shape:
+            gi = _sum_to_shape(gi, data.shape, ctx, i)
+        if gi.dtype != data.dtype:
+            gi = gi.astype(data.dtype)
+        key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
+        grads[key] = gi if key not in grads else _add(grads[key], gi)
+        input_grads[i] = gi
     for observer in observers:
         observer.backward(ctx, delta, input_grads)
 
@@ -317,7 +319,7 @@ def _accumulate(t: Tensor, g: Grad) -> None:
     if isinstance(g, _Tensor):  # create_graph: the sum is recorded too
         t.grad = g.clone() if t.grad is None else t.grad + g
     else:
-        t.grad = _owned(g) if t.grad is None else _Tensor._wrap(_add(t.grad.data, g))
+        t.grad = _Tensor._wrap(inplace.owned(g) if t.grad is None else _add(t.grad.data, g))
 
 
 def _add(a: Grad, b: Grad) -> Grad:

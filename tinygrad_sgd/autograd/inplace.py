@@ -4,7 +4,7 @@ A backward formula reads the arrays that forward saved (∂(a·b)/∂a = b needs
 the caller wrote into one of them in between (``w.data[0] = 0``), the gradient would be silently
 wrong.  NumPy arrays have no version counter to check afterwards, so the engine prevents the
 write instead: :func:`lock` makes each saved array read-only (``flags.writeable = False``), and
-:meth:`Lock.release` makes it writeable again when the graph is freed, by backward or by being
+:class:`Lock` makes it writeable again when the graph is freed, by backward or by being
 dropped.  The write then fails at once with NumPy's "assignment destination is read-only".
 
 * Several live graphs may save the same array (a weight used by two forward passes), so locks
@@ -22,9 +22,9 @@ one would change another.  :func:`owned` decides whether a fresh gradient can be
 Tensor's in-place methods (``w -= lr * w.grad`` under ``no_grad``) ask :func:`check_writeable`
 first, which names the op that saved the array instead of NumPy's bare "read-only".
 
-The core calls exactly three things here: ``lock(arrays, op_name)`` after forward,
-``Lock.release()`` when a context is freed, and ``owned(g)`` when a leaf receives its first
-gradient.
+The core calls exactly two things here: ``lock(arrays, op_name)`` after forward (dropping the
+Lock it returns, when the context is freed, unlocks), and ``owned(g)`` when a leaf receives its
+first gradient.
 """
 
 from __future__ import annotations
@@ -41,59 +41,52 @@ _savers: dict[int, str] = {}  # id(array) -> the op that first locked it (for er
 _guard = threading.Lock()  # graphs may be built and freed in several threads at once
 
 
-class Lock:
-    """The arrays one context made read-only; :meth:`release` (or dropping it) undoes that."""
+class Lock(list[np.ndarray]):
+    """The arrays one context made read-only (views before their bases).  Dropping the lock
+    (``Context._free``, or a graph dropped without backward) makes them writeable again."""
 
-    __slots__ = ("_arrays",)
+    __slots__ = ()
 
-    def __init__(self, arrays: list[np.ndarray]) -> None:
-        self._arrays = arrays  # views before their bases: released in the opposite order
-
-    def release(self) -> None:
-        """Unlock the arrays (each back to writeable once no other lock holds it)."""
-        arrays, self._arrays = self._arrays, []
+    def __del__(self) -> None:
         with _guard:
-            for a in reversed(arrays):  # a base before its views (NumPy's rule for write=True)
-                n = _counts[id(a)] - 1
+            for a in reversed(self):  # a base before its views (NumPy's rule for write=True)
+                key = id(a)
+                n = _counts[key] - 1
                 if n:
-                    _counts[id(a)] = n
+                    _counts[key] = n
                     continue
-                del _counts[id(a)]
-                _savers.pop(id(a), None)
+                del _counts[key], _savers[key]
                 try:
                     a.setflags(write=True)
                 except ValueError:  # its base is still locked by another graph: stays read-only
                     pass
 
-    def __del__(self) -> None:  # a graph dropped without backward
-        if self._arrays:
-            self.release()
-
     def __deepcopy__(self, memo: dict[int, Any]) -> Lock:  # a copy holds no locks
-        return Lock([])
+        return Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Lock, ([],))
+        return (Lock, ())
 
 
 def lock(arrays: Iterable[Any], op_name: str = "an op") -> Lock | None:
-    """Make each array (and the bases it views) read-only until the returned Lock is released;
+    """Make each array (and the bases it views) read-only until the returned Lock is dropped;
     ``op_name`` (the op that saved them) is what :func:`check_writeable` reports."""
-    locked: list[np.ndarray] = []
+    locked = Lock()
     with _guard:
         for v in arrays:
             while isinstance(v, np.ndarray):
-                n = _counts.get(id(v))
+                key = id(v)
+                n = _counts.get(key)
                 if n is not None:
-                    _counts[id(v)] = n + 1
+                    _counts[key] = n + 1
                     locked.append(v)
                 elif v.flags.writeable:
                     v.setflags(write=False)
-                    _counts[id(v)] = 1
-                    _savers[id(v)] = op_name
+                    _counts[key] = 1
+                    _savers[key] = op_name
                     locked.append(v)
                 v = v.base
-    return Lock(locked) if locked else None
+    return locked or None
 
 
 def check_writeable(array: np.ndarray, what: str) -> None:
@@ -138,18 +131,14 @@ def _count_sole_owner_refs() -> int:
     """The count :func:`owned` sees for an array that only the backward pass holds.
 
     NOTE: CPython versions count a caller's references differently, so this measures the count
-    through the same call nesting as the engine (backward -> _accumulate -> _owned -> owned)
-    instead of assuming a number.  Should the two ever differ, owned() copies: slower, never
-    wrong.
+    through the same call nesting as the engine (backward -> _accumulate -> owned) instead of
+    assuming a number.  Should the two ever differ, owned() copies: slower, never wrong.
     """
 
-    def accumulate(g: np.ndarray) -> int:
-        return as_tensor(g)
+    def accumulate(g: np.ndarray) -> int:  # stands for core._accumulate
+        return count(g)
 
-    def as_tensor(g: np.ndarray) -> int:
-        return owned(g)
-
-    def owned(g: np.ndarray) -> int:
+    def count(g: np.ndarray) -> int:  # stands for owned
         return sys.getrefcount(g)
 
     g = np.zeros(1)  # held by one local variable, like backward's g
