@@ -33,18 +33,16 @@ if TYPE_CHECKING:
 Grad = Any  # what formulas handle: arrays, or Tensors under create_graph (what both share)
 _Tensor: Any = None  # the Tensor class, set by tensor.py (which sits above the engine)
 
-# The observer point: ``_state.observers`` (per thread) holds the tools watching the engine
-# (``trace``, ``detect_anomaly``; see debug.py).  ``Function.apply`` calls each one's
-# ``forward(fn, ctx, out, args)`` (ctx is None when nothing was recorded), and ``_propagate``
-# its ``backward(ctx, delta, input_grads)`` after every op's backward.  Nothing else.
+# The observer point: ``_state.observers`` (per thread: debug.py's trace, detect_anomaly, ...).
+# ``Function.apply`` calls each one's ``forward(fn, ctx, out, args)`` (ctx None: not recorded),
+# ``_propagate`` its ``backward(ctx, delta, input_grads)`` after every op's backward.  No more.
 
 _OUTPUT = object()  # stands for "the op's own output" among the saved values
 
 
 class Context:
-    """What one recorded operation remembers between ``forward`` and ``backward``: attributes
-    (``ctx.axis = axis``) and arrays (:meth:`save_for_backward`, read-only while the graph lives).
-    """
+    """What one recorded op keeps between ``forward`` and ``backward``: attributes (``ctx.axis =
+    axis``) and arrays (:meth:`save_for_backward`, read-only while the graph lives)."""
 
     __slots__ = (
         "fn", "inputs", "needs_input_grad", "_saved", "_arrays", "_out", "_lock", "_freed",
@@ -114,7 +112,7 @@ class Context:
         self._freed = True
 
     @property
-    def name(self) -> str:  # the op's name, e.g. "Mul"
+    def name(self) -> str:
         """The op's name, e.g. ``"Mul"``."""
         return self.fn.__name__
 
@@ -125,25 +123,22 @@ class Context:
 class Function:
     """Base class of every differentiable operation (see README, "Writing your own operation").
 
-    ``forward(ctx, *args)`` gets each Tensor argument as its array, the rest unchanged, and
-    returns one array.  ``backward(ctx, delta)`` gets δ = ∂C/∂output and returns one gradient per
-    positional argument (None where there is none), possibly of the output's broadcast shape.
-    With ``array_backward = True`` it must work on arrays as well as Tensors (an ordinary backward
-    then hands it arrays); without, it always gets Tensors, as everything under create_graph.
+    ``forward(ctx, *args)`` gets each Tensor argument as its array (the rest unchanged) and
+    returns one array; ``backward(ctx, delta)`` gets δ = ∂C/∂output and returns one gradient per
+    positional argument (None where there is none; broadcast shapes are summed back), on arrays
+    with ``array_backward = True`` (on Tensors under create_graph), else always on Tensors.
     """
 
     array_backward: bool = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
-        """The op on NumPy arrays: compute z from the inputs and ``ctx.save_for_backward`` what
-        the gradient needs.  Each op's class docstring states its formula."""
+        """The op on arrays (its class docstring states the formula); saves what backward needs."""
         raise NotImplementedError("forward is not implemented")
 
     @staticmethod
     def backward(ctx: Context, grad_output: Grad) -> Any:
-        """The chain rule for this op: from δ = ∂C/∂z (``grad_output``) return ∂C/∂x for each
-        positional input of forward (``None`` where there is none), e.g. δ · σ'(z) for a = σ(z)."""
+        """The chain rule: from δ = ∂C/∂z, ∂C/∂x for each input x (e.g. δ σ'(z) for a = σ(z))."""
         raise NotImplementedError("backward is not implemented")
 
     @classmethod
