@@ -301,10 +301,31 @@ def test_config_validation():
         (dict(batch_size="10"), r"'batch_size': expected an integer in \[1, 10\*\*9\)"),
         (dict(lr=True), "'lr': expected a finite number > 0, got True"),
         (dict(hidden=30), "'hidden': expected layer sizes"),
-        (dict(epoch=3), "unknown config field"),  # a misspelt field is not silently ignored
+        # a misspelt field is not silently ignored: named, with what was meant and all accepted
+        (dict(epoch=3), r"train: unknown keyword argument\(s\) 'epoch' \(did you mean 'epochs'"),
     ]:
         with pytest.raises(TypeError, match=msg):
             train(log=None, **bad)
+
+
+def test_unknown_keywords_to_train_fit_and_build_network_name_the_accepted_ones():
+    """Python's own TypeError names only the bad keyword; these name the closest accepted one
+    and all of them (issue 19 item 2)."""
+    X, y = np.zeros((4, 2)), np.zeros(4, dtype=np.int64)
+    net = build_network([2, 2])
+    calls = [
+        ("train", lambda: train(log=None, lmbdaa=5.0), "lmbdaa", "lmbda", "resume"),
+        ("fit", lambda: fit(net, (X, y), epoch=2, log=None), "epoch", "epochs", "early_stopping"),
+        ("build_network", lambda: build_network([2, 2], intt="scaled"), "intt", "init", "arch"),
+    ]
+    for fn, call, bad, meant, other in calls:
+        with pytest.raises(TypeError) as e:
+            call()
+        msg = str(e.value)
+        assert msg.startswith(f"{fn}: unknown keyword argument(s) {bad!r}"), msg
+        assert f"did you mean {meant!r}" in msg and other in msg.split("accepted: ")[1], msg
+    with pytest.raises(TypeError, match=r"'bogus'; accepted: sizes, init"):
+        build_network([2, 2], bogus=1)  # nothing close: no suggestion
 
 
 def test_every_config_field_has_a_row_in_the_table():

@@ -31,12 +31,15 @@ hidden layer, ‖∂C/∂bˡ‖ (:func:`gradient_speeds`, ``report_gradients``).
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import numpy as np
 
@@ -71,6 +74,39 @@ ACTIVATIONS = ("sigmoid", "tanh", "relu")
 PAIRS = {"sigmoid": ("quadratic", "cross-entropy"), "softmax": ("log-likelihood",)}
 
 Split = tuple[np.ndarray, np.ndarray]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unknown_keywords(fn: str, unknown: Iterable[str], accepted: Iterable[str]) -> TypeError:
+    """The ``TypeError`` for keywords that ``fn`` does not take: it names them, the accepted
+    name closest to each (``epoch`` → ``epochs``), and every accepted keyword."""
+    accepted = list(accepted)
+    parts = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, accepted, n=1)
+        parts.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return TypeError(
+        f"{fn}: unknown keyword argument(s) {', '.join(parts)}; accepted: {', '.join(accepted)}"
+    )
+
+
+def _keywords_named(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make an unknown keyword a :func:`_unknown_keywords` error (Python's own names only the
+    bad keyword), so that ``fit(epoch=2)`` says that ``epochs`` was meant."""
+    params = inspect.signature(fn).parameters.values()
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = frozenset(accepted)
+
+    @functools.wraps(fn)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise _unknown_keywords(fn.__name__, unknown, accepted)
+        return fn(*args, **kwargs)
+
+    return checked
 
 
 def _is_number(value: Any) -> bool:
@@ -371,6 +407,7 @@ def plateau_patience(spec: str) -> int | None:
 # ----------------------------------------------------------------------------------- network
 
 
+@_keywords_named
 def build_network(
     sizes: Sequence[int],
     init: str = "standard",
@@ -594,6 +631,7 @@ class _Progress:
             self.stream.flush()
 
 
+@_keywords_named
 def fit(
     model: nn.Module,
     train_data: Split,
