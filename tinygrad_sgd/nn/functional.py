@@ -86,14 +86,14 @@ def leaky_relu(z: Tensor, negative_slope: float = 0.01) -> Tensor:
     return z.leaky_relu(negative_slope)
 
 
-def softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """e^(z_j) / Σ_k e^(z_k) along ``axis``."""
-    return z.softmax(axis)
+def softmax(z: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
+    return z.softmax(axis, dim=dim)
 
 
-def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """z_j − ln Σ_k e^(z_k) along ``axis``."""
-    return z.log_softmax(axis)
+def log_softmax(z: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """z_j − ln Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
+    return z.log_softmax(axis, dim=dim)
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..ops.conv import pair
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor, _either, get_default_dtype
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
 from .module import Module, Parameter
@@ -391,9 +391,9 @@ class LeakyReLU(Module):
 class Softmax(Module):
     """a_j = e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim`` is accepted as well)."""
 
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = int(axis if dim is None else dim)
+        self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
     def forward(self, z: Tensor) -> Tensor:
         return z.softmax(self.axis)
@@ -403,11 +403,12 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """a_j = z_j − ln Σ_k e^(z_k) along ``axis``, computed stably."""
+    """a_j = z_j − ln Σ_k e^(z_k) along ``axis``, computed stably (PyTorch's ``dim`` is accepted
+    as well)."""
 
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = int(axis if dim is None else dim)
+        self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
     def forward(self, z: Tensor) -> Tensor:
         return z.log_softmax(self.axis)
