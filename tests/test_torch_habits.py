@@ -203,3 +203,41 @@ def test_array_follows_numpy_2s_copy_semantics():
         np.array(w, copy=False)[0] = 0.0
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.data, [2.0, 4.0])
+
+
+# ---------------------------------------------------------------- class labels as float Tensors
+
+
+def test_cross_entropy_and_indexing_accept_labels_that_tensor_made_floats():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 10))
+    y = np.array([3, 0, 9, 3, 1])
+    labels = Tensor(y)  # the torch.Tensor rule: float64
+    assert labels.dtype == np.float64
+    F = tg.nn.F
+    for cost in (F.cross_entropy, F.nll_loss, F.quadratic_cost):
+        np.testing.assert_array_equal(cost(Tensor(z), labels).data, cost(Tensor(z), y).data)
+    np.testing.assert_array_equal(
+        F.cross_entropy(Tensor(z[0]), Tensor(y[0])).data, F.cross_entropy(Tensor(z[0]), y[0]).data
+    )
+    np.testing.assert_array_equal(Tensor(z)[np.arange(5), labels].data, z[np.arange(5), y])
+    np.testing.assert_array_equal(Tensor(z.T)[labels.float()].data, z.T[y])  # float32 too
+
+
+@pytest.mark.parametrize("bad", [2.5, np.nan, np.inf])
+def test_labels_that_are_not_integers_say_how_to_keep_them_integers(bad):
+    z = Tensor(np.zeros((3, 4)))
+    labels = Tensor([1.0, bad, 0.0])
+    with pytest.raises(
+        TypeError,
+        match=r"cross_entropy: class labels must be integers.*"
+        r"Tensor\(y, dtype=np.int64\)",
+    ):
+        tg.nn.F.cross_entropy(z, labels)
+    with pytest.raises(TypeError, match=r"must be integers.*dtype=np.int64"):
+        z[labels]
+
+
+def test_float_labels_out_of_range_are_still_refused():
+    with pytest.raises(ValueError, match="class index 10 is out of range for 10 classes"):
+        tg.nn.F.cross_entropy(Tensor(np.zeros((2, 10))), Tensor([1.0, 10.0]))

@@ -1463,9 +1463,26 @@ def _index(index: Any) -> Any:
     return _index_part(index)
 
 
+def _integral_floats(values: np.ndarray, what: str) -> np.ndarray:
+    """Floating ``values`` that are all exact integers (class labels that ``Tensor(y)`` turned
+    into floats) as an ``intp`` array; a ``TypeError`` saying how to keep them integers when one
+    is not (NaN, ±inf or a fraction: never rounded silently)."""
+    ok = np.isfinite(values) & (values == np.round(values))
+    if not ok.all():
+        bad = values[~ok].flat[0]
+        raise TypeError(
+            f"{what} must be integers, got {values.dtype} with the value {bad!r}.  Tensor(y) "
+            "makes floats of integers (the torch.Tensor rule); keep labels integers with "
+            "Tensor(y, dtype=np.int64) or pass the NumPy array itself"
+        )
+    return values.astype(np.intp)
+
+
 def _index_part(i: Any) -> Any:
     if isinstance(i, Tensor):
         i = i.data
+        if i.dtype.kind == "f":  # integers that the constructor turned into floats
+            i = _integral_floats(i, "index tensors (class labels)")
     elif isinstance(i, list):
         i = np.asarray(i)
         if i.size == 0:
