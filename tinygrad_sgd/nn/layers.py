@@ -20,7 +20,7 @@ from ..ops.conv import pair
 from ..tensor import Tensor, _either, get_default_dtype
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
-from .module import Module, Parameter
+from .module import Module, Parameter, as_input
 
 __all__ = [
     "AvgPool2d",
@@ -123,15 +123,14 @@ class Linear(Module):
     def forward(self, x: Any) -> Tensor:
         """z = x Wᵀ + b for x of shape (..., in_features).
 
-        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype).  A
+        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype, see
+        :func:`~tinygrad_sgd.nn.module.as_input`).  A
         floating input of another dtype than the layer's is a ``TypeError`` naming both, as in
         PyTorch (a float64 batch in a float32 network would silently compute in float64).
         """
         # NOTE: the hot path: one fused graph node (ops.Linear) instead of transpose, matmul, add.
         d = self.weight.dtype
-        if not isinstance(x, Tensor):
-            floating = isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f"
-            x = Tensor(x, dtype=None if floating else d)
+        x = as_input(x, self)
         if x.dtype != d:
             raise TypeError(
                 f"Linear({self.in_features}, {self.out_features}): the input is {x.dtype} but "
