@@ -241,3 +241,49 @@ def test_labels_that_are_not_integers_say_how_to_keep_them_integers(bad):
 def test_float_labels_out_of_range_are_still_refused():
     with pytest.raises(ValueError, match="class index 10 is out of range for 10 classes"):
         tg.nn.F.cross_entropy(Tensor(np.zeros((2, 10))), Tensor([1.0, 10.0]))
+
+
+# ---------------------------------------------------------------- tg.manual_seed
+
+
+def _script():
+    """A script's worth of random draws, none given a seed=."""
+    from tinygrad_sgd.data import DataLoader
+    from tinygrad_sgd.train import build_network, fit
+
+    X = np.arange(40.0).reshape(20, 2) / 40
+    y = np.arange(20) % 2
+    net = build_network([2, 4, 2], init="scaled", dropout=0.5, dtype=np.float64)
+    fit(net, (X, y), epochs=2, batch_size=5, lr=0.5, log=None)
+    lin = tg.nn.Linear(3, 2)
+    tg.nn.init.xavier_normal_(lin.weight)
+    drop = tg.nn.Dropout(0.5)
+    loader = DataLoader(X, y, batch_size=7, shuffle=True)
+    return [
+        Tensor.randn(3).data,
+        Tensor.uniform(2, 2).data,
+        lin.weight.data,
+        lin.bias.data,
+        drop(Tensor(np.ones(8))).data,
+        np.concatenate([b for _, b in loader]),
+        *(p.data for p in net.parameters()),
+    ]
+
+
+def test_manual_seed_makes_a_script_reproducible():
+    g = tg.manual_seed(123)
+    assert g is tg.default_generator and tg.nn.init.manual_seed is tg.manual_seed
+    first = _script()
+    tg.manual_seed(123)
+    again = _script()
+    tg.manual_seed(124)
+    other = _script()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    differ = [not np.array_equal(a, c) for a, c in zip(first, other)]
+    assert all(differ), differ
+    # the stream is numpy's default_rng(seed)
+    tg.manual_seed(7)
+    np.testing.assert_array_equal(Tensor.randn(4).data, np.random.default_rng(7).standard_normal(4))
+    with pytest.raises(TypeError, match="manual_seed: seed must be an int"):
+        tg.manual_seed(1.5)

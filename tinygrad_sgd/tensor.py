@@ -44,6 +44,53 @@ def get_default_dtype() -> np.dtype[Any]:
     return _default_dtype
 
 
+#: The generator of every random draw made without a ``seed=``: ``Tensor.randn`` and
+#: ``Tensor.uniform``, the initialisers of :mod:`tinygrad_sgd.nn.init` and of the layers, and the
+#: seeds of the generators that ``nn.Dropout``, ``DataLoader``, ``fit`` and ``build_network`` own.
+#: :func:`manual_seed` resets it (the same object, as ``torch.default_generator``).
+default_generator: np.random.Generator = np.random.Generator(np.random.PCG64())
+
+Seed = int | np.random.Generator | None
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed :data:`default_generator` (``torch.manual_seed``) and return it: after
+    ``tg.manual_seed(s)`` a script's random draws without ``seed=`` (initial weights, dropout
+    masks, shuffling, ``Tensor.randn``) are the same at every run.  Its stream is that of
+    ``np.random.default_rng(s)``; ``seed`` is an int ≥ 0 (NumPy's rule)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be >= 0 (NumPy's seeds are), got {seed}")
+    default_generator.bit_generator.state = np.random.PCG64(int(seed)).state
+    return default_generator
+
+
+def get_generator(seed: Seed = None) -> np.random.Generator:
+    """The generator for ``seed``: :data:`default_generator` for None, a new
+    ``np.random.default_rng(seed)`` for an int, or the ``numpy.random.Generator`` given."""
+    if seed is None:
+        return default_generator
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        return np.random.default_rng(int(seed))
+    raise TypeError(
+        f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+    )
+
+
+def seed_sequence(seed: int | np.random.SeedSequence | None = None) -> np.random.SeedSequence:
+    """``np.random.SeedSequence(seed)`` for the generator an object owns (a dropout layer's, a
+    data loader's), except that None takes its entropy from :data:`default_generator`, so that
+    :func:`manual_seed` fixes those generators too.  A SeedSequence is returned as it is."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence(default_generator.integers(0, 2**63, size=2).tolist())
+    return np.random.SeedSequence(seed)
+
+
 def _as_array(data: Any, dtype: Any) -> np.ndarray:
     """Convert constructor input to an owned ndarray following the dtype policy."""
     if isinstance(data, Tensor):
@@ -556,10 +603,10 @@ class Tensor:
 
     @staticmethod
     def randn(
-        *shape: Any, seed: int | None = None, dtype: Any = None, requires_grad: bool = False
+        *shape: Any, seed: Seed = None, dtype: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        """Samples of the standard normal N(0, 1)."""
-        rng = np.random.default_rng(seed)
+        """Samples of the standard normal N(0, 1) (``seed``: see :func:`get_generator`)."""
+        rng = get_generator(seed)
         return Tensor._make(rng.standard_normal(_shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
@@ -567,12 +614,13 @@ class Tensor:
         *shape: Any,
         low: float = 0.0,
         high: float = 1.0,
-        seed: int | None = None,
+        seed: Seed = None,
         dtype: Any = None,
         requires_grad: bool = False,
     ) -> Tensor:
-        """Samples of the uniform distribution on [low, high)."""
-        rng = np.random.default_rng(seed)
+        """Samples of the uniform distribution on [low, high) (``seed``: see
+        :func:`get_generator`)."""
+        rng = get_generator(seed)
         return Tensor._make(rng.uniform(low, high, _shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
@@ -1498,9 +1546,13 @@ __all__ = [
     "Tensor",
     "cat",
     "concatenate",
+    "default_generator",
     "get_default_dtype",
+    "get_generator",
+    "manual_seed",
     "maximum",
     "minimum",
+    "seed_sequence",
     "set_default_dtype",
     "stack",
     "where",

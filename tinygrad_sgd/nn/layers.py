@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..ops.conv import pair
-from ..tensor import Tensor, _either, get_default_dtype
+from ..tensor import Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
 from .module import Module, Parameter, as_input
@@ -436,8 +436,9 @@ class Dropout(Module):
 
     A fresh mask r is drawn at every call in training mode, from the module's own generator
     ``self.generator`` (seeded by ``seed``: an int, a ``numpy.random.SeedSequence`` or
-    ``Generator``, or None for an unpredictable one), so a run is reproducible from its seed and
-    resumable from ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
+    ``Generator``, or None for one seeded from ``tg.default_generator``, see
+    ``tg.manual_seed``), so a run is reproducible from its seed and resumable from
+    ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
     identity.
     """
 
@@ -453,7 +454,9 @@ class Dropout(Module):
             )
         self.p = float(p)
         self.generator = (
-            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+            seed
+            if isinstance(seed, np.random.Generator)
+            else np.random.default_rng(seed_sequence(seed))
         )
 
     def forward(self, a: Tensor) -> Tensor:

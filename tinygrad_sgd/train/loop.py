@@ -46,7 +46,7 @@ import numpy as np
 from .. import nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader
-from ..tensor import Tensor
+from ..tensor import Tensor, get_generator, seed_sequence
 from .arch import arch_layers
 
 __all__ = [
@@ -430,7 +430,8 @@ def build_network(
     the hidden neurons' function; ``output="softmax"`` ends in a softmax layer
     a_j = e^(z_j) / Σ_k e^(z_k) (train it with ``cost="log-likelihood"``); ``dropout = p > 0``
     puts an :class:`~tinygrad_sgd.nn.Dropout` after every hidden layer, each with its own
-    generator spawned from ``dropout_seed``.
+    generator spawned from ``dropout_seed``.  ``seed`` and ``dropout_seed`` left None draw from
+    ``tg.default_generator``, so ``tg.manual_seed(s)`` makes the network reproducible.
 
     Chapter 6: ``arch`` (e.g. ``"conv20x5,pool2,fc100"``, see :mod:`tinygrad_sgd.train.arch`)
     gives the hidden layers, convolutional, pooling and fully connected, and ``sizes`` is then
@@ -454,14 +455,10 @@ def build_network(
         raise ValueError(
             f"build_network: output must be one of {', '.join(OUTPUTS)}, got {output!r}"
         )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = get_generator(seed)
     hidden_act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     n_hidden = len(sizes) - 2
-    ss = (
-        dropout_seed
-        if isinstance(dropout_seed, np.random.SeedSequence)
-        else np.random.SeedSequence(dropout_seed)
-    )
+    ss = seed_sequence(dropout_seed)
     output_layer = nn.Softmax if output == "softmax" else nn.Sigmoid
     if arch is not None:
         modules = arch_layers(
@@ -668,8 +665,9 @@ def fit(
 
     ``cost``: ``"quadratic"`` (C = 1/2n Σ ‖y − a‖²), ``"cross-entropy"`` (chapter 3) or
     ``"log-likelihood"`` (C = −ln a_y, for a network ending in ``nn.Softmax``).
-    ``seed`` seeds the shuffling; or pass a ``loader`` over ``(X, one-hot Y)`` (in the model's
-    dtype), e.g. one whose generator state was restored from a checkpoint. Epochs are numbered
+    ``seed`` seeds the shuffling (None: from ``tg.default_generator``, see ``tg.manual_seed``);
+    or pass a ``loader`` over ``(X, one-hot Y)`` (in the model's dtype), e.g. one whose
+    generator state was restored from a checkpoint. Epochs are numbered
     from ``start_epoch`` to ``epochs − 1``, appending to ``history``; ``on_epoch_end(k, history)``
     runs after each (e.g. to save a checkpoint).
     ``progress``: a progress bar on stderr during each epoch (default: when stderr is a terminal).
