@@ -515,3 +515,36 @@ def test_command_refuses_bad_settings_in_one_line(name, value, capsys) -> None:
         f"error: --{name} must be a finite number {'> 0' if name == 'eps' else '>= 0'}, "
         f"got {float(value)!r}"
     ]
+
+
+def test_check_op_has_no_deadline_without_our_conftest(tmp_path):
+    """A user's suite runs check_op under Hypothesis's default profile (deadline 200 ms): a slow
+    but correct op passes, and a wrong one gets OpCheckError, never DeadlineExceeded/Flaky."""
+    code = textwrap.dedent(
+        """
+        import time, numpy as np
+        from hypothesis import Phase, settings
+        from tinygrad_sgd.testing import OpSpec, OpCheckError, check_op
+        # Hypothesis's default deadline (200 ms); no shrinking, only to keep this test short
+        settings.register_profile("user", phases=[Phase.explicit, Phase.generate])
+        settings.load_profile("user")
+        assert settings.default.deadline is not None
+        def slow_exp(x):
+            time.sleep(0.3)  # each example takes longer than the 200 ms deadline
+            return np.exp(x)
+        check_op(OpSpec("slow_exp", lambda x: x.exp(), slow_exp), max_examples=2)
+        try:
+            check_op(OpSpec("wrong", lambda x: x.exp() * 1.5, np.exp), max_examples=5)
+        except OpCheckError:
+            print("OpCheckError")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "OpCheckError", out.stdout
