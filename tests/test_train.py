@@ -359,3 +359,23 @@ def test_plot_without_matplotlib_fails_before_training(tmp_path, monkeypatch):
         train(epochs=1, plot=tmp_path / "c.png", log=lines.append)
     assert lines == []  # no time was spent training
     assert not (tmp_path / "c.png").exists()
+
+
+def test_build_network_and_the_train_command_take_every_initialiser_of_the_layers():
+    """One table (nn.layers.INITIALISERS) names the schemes; "xavier" and "he" are the normal
+    variants (issue 19)."""
+    from tinygrad_sgd.cli import build_parser
+    from tinygrad_sgd.nn.layers import INITIALISERS
+    from tinygrad_sgd.train import INITS
+
+    assert set(INITS) == set(INITIALISERS) >= {"xavier", "he", "kaiming_uniform", "scaled"}
+    for alias, name in (("xavier", "xavier_normal"), ("he", "kaiming_normal")):
+        a = build_network([6, 5, 3], init=alias, seed=4)
+        b = build_network([6, 5, 3], init=name, seed=4)
+        for p, q in zip(a.parameters(), b.parameters()):
+            np.testing.assert_array_equal(p.data, q.data)
+        args = build_parser().parse_args(["train", "--init", alias])
+        assert args.init == alias
+    w = build_network([400, 10], init="he", seed=0, dtype=np.float64)[0].weight.data
+    assert abs(w.std() - np.sqrt(2 / 400)) < 0.005  # He: σ = √(2 / n_in); n = 4000 draws
+    assert not build_network([400, 10], init="he", seed=0)[0].bias.data.any()

@@ -41,15 +41,23 @@ __all__ = [
 
 InitFn = Callable[[Tensor, "Tensor | None", np.random.Generator], None]
 
-#: The named initialisation schemes of :class:`Linear`: (weight scheme, bias scheme).
-INIT_SCHEMES = (
-    "scaled",
-    "standard",
-    "xavier_uniform",
-    "xavier_normal",
-    "kaiming_uniform",
-    "kaiming_normal",
-)
+#: The named initialisation schemes of :class:`Linear` and :class:`Conv2d` (the one list of
+#: them: ``build_network``, the train command's ``--init`` and checkpoints take these names):
+#: name -> (the :mod:`~tinygrad_sgd.nn.init` function that fills the weight, and whether the
+#: bias is drawn from N(0, 1), as in the book, or set to 0).  ``"xavier"`` and ``"he"`` are the
+#: normal variants of Xavier/Glorot and He/Kaiming.
+INITIALISERS: dict[str, tuple[Callable[..., Tensor], bool]] = {
+    "standard": (init_.standard_normal_, True),
+    "scaled": (init_.scaled_normal_, True),
+    "xavier_uniform": (init_.xavier_uniform_, False),
+    "xavier_normal": (init_.xavier_normal_, False),
+    "xavier": (init_.xavier_normal_, False),
+    "kaiming_uniform": (init_.kaiming_uniform_, False),
+    "kaiming_normal": (init_.kaiming_normal_, False),
+    "he": (init_.kaiming_normal_, False),
+}
+#: The names of :data:`INITIALISERS`.
+INIT_SCHEMES = tuple(INITIALISERS)
 
 
 def _initialise(
@@ -61,21 +69,19 @@ def _initialise(
     if callable(init):
         init(w, b, rng)
         return
-    if init in ("scaled", "standard"):
-        # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
-        scheme = init_.scaled_normal_ if init == "scaled" else init_.standard_normal_
-        scheme(w, seed=rng)
-        if b is not None:
-            init_.standard_normal_(b, seed=rng)
-    elif init in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"):
-        getattr(init_, init + "_")(w, seed=rng)
-        if b is not None:
-            init_.zeros_(b)
-    else:
+    if not isinstance(init, str) or init not in INITIALISERS:
         raise ValueError(
             f"{layer}: unknown init {init!r}; use one of {', '.join(INIT_SCHEMES)} "
             "or a callable init(weight, bias, rng)"
         )
+    # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
+    weight_init, normal_bias = INITIALISERS[init]
+    weight_init(w, seed=rng)
+    if b is not None:
+        if normal_bias:
+            init_.standard_normal_(b, seed=rng)
+        else:
+            init_.zeros_(b)
 
 
 class Linear(Module):
@@ -89,8 +95,9 @@ class Linear(Module):
     * ``"scaled"`` (default; the book's chapter 3 ``default_weight_initializer``):
       W ~ N(0, 1/in_features), b ~ N(0, 1);
     * ``"standard"`` (the book's chapter 1 ``network.py``): W ~ N(0, 1), b ~ N(0, 1);
-    * ``"xavier_uniform"``, ``"xavier_normal"``, ``"kaiming_uniform"``, ``"kaiming_normal"``:
-      W from that scheme (see :mod:`tinygrad_sgd.nn.init`), b = 0;
+    * ``"xavier_uniform"``, ``"xavier_normal"`` (also ``"xavier"``), ``"kaiming_uniform"``,
+      ``"kaiming_normal"`` (also ``"he"``): W from that scheme (see :mod:`tinygrad_sgd.nn.init`),
+      b = 0 (the table :data:`INITIALISERS`);
     * a callable ``init(weight, bias, rng)`` that fills the tensors in place (bias may be None).
 
     ``seed`` (None, an int or a ``numpy.random.Generator``) makes the values reproducible; pass one

@@ -67,7 +67,8 @@ __all__ = [
 ]
 
 COSTS = ("quadratic", "cross-entropy", "log-likelihood")
-INITS = ("standard", "scaled")
+#: The initialisations of the book's network: those of its layers (nn.layers.INITIALISERS).
+INITS = nn.layers.INIT_SCHEMES
 OUTPUTS = ("sigmoid", "softmax")
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 #: The costs that go with each output layer (chapter 3's pairings).
@@ -424,7 +425,9 @@ def build_network(
 
     ``sizes = [784, 30, 10]`` gives ``Sequential(Linear(784, 30), Sigmoid(), Linear(30, 10),
     Sigmoid())``. ``init="standard"`` draws every weight and bias from N(0, 1) (chapter 1);
-    ``"scaled"`` draws weights from N(0, 1/n_in) and biases from N(0, 1) (chapter 3).
+    ``"scaled"`` draws weights from N(0, 1/n_in) and biases from N(0, 1) (chapter 3); the other
+    names of :data:`INITS` (``"xavier"``, ``"he"``, ...) are the layers' schemes (see
+    :class:`~tinygrad_sgd.nn.Linear`), with biases 0.
 
     Chapter 3 and 5's variations: ``activation`` (``"sigmoid"``, ``"tanh"`` or ``"relu"``) is
     the hidden neurons' function; ``output="softmax"`` ends in a softmax layer
