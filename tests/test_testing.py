@@ -548,3 +548,28 @@ def test_check_op_has_no_deadline_without_our_conftest(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "OpCheckError", out.stdout
+
+
+@pytest.mark.parametrize("how", ["script", "-P"])
+def test_gradcheck_module_is_found_in_the_current_directory(tmp_path, how):
+    """``gradcheck --module mymod`` where mymod.py is, from the tinygrad-sgd script (whose
+    sys.path[0] is its own folder) or ``python -P``: the current directory is searched."""
+    (tmp_path / "mymod.py").write_text(
+        "import numpy as np\n"
+        "from tinygrad_sgd.testing import OpSpec\n"
+        "OPS = [OpSpec('my_exp', lambda x: x.exp(), np.exp)]\n"
+    )
+    script = tmp_path / "bin" / "tinygrad-sgd"
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom tinygrad_sgd.cli import main\nsys.exit(main())\n")
+    launch = [str(script)] if how == "script" else ["-P", "-m", "tinygrad_sgd"]
+    out = subprocess.run(
+        [sys.executable, *launch, "gradcheck", "--module", "mymod", "--ops", "my_exp", "-n", "3"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "my_exp" in out.stdout
+    assert "mymod" not in sys.modules  # the test process's own path is untouched
