@@ -166,15 +166,26 @@ def _keep(keepdims: Any) -> bool:
     raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
 
 
+class _NotGiven:
+    """The default of an argument that also has a PyTorch name: tells "not given" from an
+    explicit value (None is an axis argument's "all axes")."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_NOT_GIVEN: Any = _NotGiven()
+
+
 def _either(
     fn: str, value: Any, alias: Any, default: Any = None, names: tuple[str, str] = ("axis", "dim")
 ) -> Any:
     """One argument under NumPy's and PyTorch's ``names`` (``axis``/``dim``, ``keepdims``/
-    ``keepdim``): both given is a TypeError, neither gives ``default``.  None means "not given"
-    (for an axis, None is also NumPy's "all axes", which is the default then)."""
+    ``keepdim``): ``value`` (NumPy's, :data:`_NOT_GIVEN` when not given) or ``alias``
+    (PyTorch's, None when not given); both given is a TypeError, neither gives ``default``."""
     if alias is None:
-        return default if value is None else value
-    if value is not None:
+        return default if value is _NOT_GIVEN else value
+    if value is not _NOT_GIVEN:
         raise TypeError(
             f"{fn}: got both {names[0]}={value!r} and {names[1]}={alias!r}, NumPy's and "
             f"PyTorch's names of the same argument; pass one"
@@ -915,8 +926,8 @@ class Tensor:
 
     def sum(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: Axis = None,
         keepdim: bool | None = None,
@@ -927,8 +938,8 @@ class Tensor:
 
     def mean(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: Axis = None,
         keepdim: bool | None = None,
@@ -940,8 +951,8 @@ class Tensor:
 
     def var(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         ddof: _Number | None = None,
         *,
         dim: Axis = None,
@@ -964,8 +975,8 @@ class Tensor:
 
     def std(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         ddof: _Number | None = None,
         *,
         dim: Axis = None,
@@ -992,8 +1003,8 @@ class Tensor:
 
     def max(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: Axis = None,
         keepdim: bool | None = None,
@@ -1005,8 +1016,8 @@ class Tensor:
 
     def min(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: Axis = None,
         keepdim: bool | None = None,
@@ -1017,8 +1028,8 @@ class Tensor:
 
     def logsumexp(
         self,
-        axis: Axis = None,
-        keepdims: bool | None = None,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: Axis = None,
         keepdim: bool | None = None,
@@ -1029,8 +1040,8 @@ class Tensor:
 
     def argmax(
         self,
-        axis: int | None = None,
-        keepdims: bool | None = None,
+        axis: int | None = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: int | None = None,
         keepdim: bool | None = None,
@@ -1042,8 +1053,8 @@ class Tensor:
 
     def argmin(
         self,
-        axis: int | None = None,
-        keepdims: bool | None = None,
+        axis: int | None = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
         *,
         dim: int | None = None,
         keepdim: bool | None = None,
@@ -1053,12 +1064,12 @@ class Tensor:
         keep = _keepdims("argmin", keepdims, keepdim)
         return Tensor._wrap(np.asarray(np.argmin(self.data, axis=ax, keepdims=keep)))
 
-    def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    def softmax(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
         """exp(x_i) / Σ_j exp(x_j) along ``axis`` (default −1), computed stably."""
         ax = _either("softmax", axis, dim, -1)
         return ops.Softmax.apply(self, ops.normalize_axis(ax, self.ndim, single=True))
 
-    def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    def log_softmax(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
         """x_i − log Σ_j exp(x_j) along ``axis`` (default −1), computed stably."""
         ax = _either("log_softmax", axis, dim, -1)
         return ops.LogSoftmax.apply(self, ops.normalize_axis(ax, self.ndim, single=True))
@@ -1108,7 +1119,7 @@ class Tensor:
     def flatten(self) -> Tensor:
         return self.reshape(-1)
 
-    def squeeze(self, axis: Axis = None, *, dim: Axis = None) -> Tensor:
+    def squeeze(self, axis: Axis = _NOT_GIVEN, *, dim: Axis = None) -> Tensor:
         """Remove axes of length 1 (all of them, or those named; naming a longer one raises)."""
         axis = _either("squeeze", axis, dim)
         if axis is None:
@@ -1124,7 +1135,7 @@ class Tensor:
             shape = tuple(n for i, n in enumerate(self.shape) if i not in ax)
         return self.reshape(shape)
 
-    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    def unsqueeze(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
         """Insert an axis of length 1 at position ``axis`` (−ndim−1 ≤ axis ≤ ndim)."""
         axis = _either("unsqueeze", axis, dim)
         if axis is None:
@@ -1425,7 +1436,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 
 
 def concatenate(
-    tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None
+    tensors: Sequence[Any], axis: int = _NOT_GIVEN, *, dim: int | None = None
 ) -> Tensor:
     """Join tensors along an existing axis (``np.concatenate``; default 0)."""
     axis = _either("concatenate", axis, dim, 0)
@@ -1447,7 +1458,7 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     return concatenate(tensors, axis=dim)
 
 
-def stack(tensors: Sequence[Any], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+def stack(tensors: Sequence[Any], axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
     """Join tensors of equal shape along a new axis (``np.stack``; default 0)."""
     axis = _either("stack", axis, dim, 0)
     ts = _tensor_list(tensors, "stack")

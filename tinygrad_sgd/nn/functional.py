@@ -35,7 +35,7 @@ from ..ops import (
     stable_softplus,
 )
 from ..ops.conv import pair
-from ..tensor import Tensor, _integral_floats, where
+from ..tensor import _NOT_GIVEN, Tensor, _integral_floats, where
 
 __all__ = [
     "avg_pool2d",
@@ -86,12 +86,12 @@ def leaky_relu(z: Tensor, negative_slope: float = 0.01) -> Tensor:
     return z.leaky_relu(negative_slope)
 
 
-def softmax(z: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+def softmax(z: Tensor, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
     """e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
     return z.softmax(axis, dim=dim)
 
 
-def log_softmax(z: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+def log_softmax(z: Tensor, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
     """z_j − ln Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
     return z.log_softmax(axis, dim=dim)
 

@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..ops.conv import pair
-from ..tensor import Tensor, _either, get_default_dtype, seed_sequence
+from ..tensor import _NOT_GIVEN, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
 from .module import Module, Parameter, as_input
@@ -397,7 +397,7 @@ class LeakyReLU(Module):
 class Softmax(Module):
     """a_j = e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim`` is accepted as well)."""
 
-    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> None:
         super().__init__()
         self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
@@ -412,7 +412,7 @@ class LogSoftmax(Module):
     """a_j = z_j − ln Σ_k e^(z_k) along ``axis``, computed stably (PyTorch's ``dim`` is accepted
     as well)."""
 
-    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> None:
         super().__init__()
         self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
