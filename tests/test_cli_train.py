@@ -244,3 +244,36 @@ def test_damaged_mnist_file_is_reported(capsys, tmp_path):
 def test_validation_eval_needs_mnist(capsys):
     code, _, err = run(capsys, "--eval", "validation")
     assert code == 1 and "only MNIST has a validation set" in err
+
+
+def _blas_threads_seen(tmp_path, argv, **env):
+    """OPENBLAS_NUM_THREADS as the process ``python argv`` has it at exit (a sitecustomize on
+    the path prints it), started without any BLAS thread variable unless ``env`` sets one."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import atexit, os\n"
+        "atexit.register(lambda: print('BLAS threads:', os.environ.get('OPENBLAS_NUM_THREADS')))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in tg._BLAS_THREAD_VARIABLES}
+    repo = Path(tg.__file__).resolve().parents[1]
+    clean["PYTHONPATH"] = os.pathsep.join([str(repo), str(site)])
+    out = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, cwd=tmp_path, env={**clean, **env}
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_the_train_command_runs_on_one_blas_thread_unless_told_otherwise(tmp_path):
+    """Small mini-batches are faster on one BLAS thread (README, measured): the train command
+    sets it before NumPy loads BLAS; a user's own setting, other commands and library imports
+    are left alone."""
+    train = ["-m", "tinygrad_sgd", "train", "--epochs", "0"]
+    assert _blas_threads_seen(tmp_path, train) == "BLAS threads: 1"
+    assert _blas_threads_seen(tmp_path, train, OPENBLAS_NUM_THREADS="2") == "BLAS threads: 2"
+    assert _blas_threads_seen(tmp_path, train, OMP_NUM_THREADS="2") == "BLAS threads: None"
+    gradcheck = ["-m", "tinygrad_sgd", "gradcheck", "--list"]
+    assert _blas_threads_seen(tmp_path, gradcheck) == "BLAS threads: None"
+    library = ["-c", "import sys; sys.argv[1:] = ['train']; import tinygrad_sgd"]
+    assert _blas_threads_seen(tmp_path, library) == "BLAS threads: None"

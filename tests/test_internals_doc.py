@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import tinygrad_sgd as tg
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -77,3 +80,18 @@ def test_guide_links_point_to_existing_files():
     assert len(links) >= 8
     for link in links:
         assert (DOCS / link).exists(), link
+
+
+def test_retain_grad_of_z_is_delta_over_m_for_the_averaged_cost():
+    """The guide's sentence: z.grad is δ for one example and δ/m (row by row) for the cost
+    averaged over a mini-batch of m; δ = (a − y) ⊙ σ'(z), the book's BP1 for C_x = ½‖y − a‖²."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 3)), rng.random((4, 2))
+    w = tg.Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    z = x @ w.T
+    z.retain_grad()
+    a = z.sigmoid()
+    tg.nn.F.quadratic_cost(a, y).backward()  # C = 1/2m Σ_x ‖y − a‖²
+    s = 1 / (1 + np.exp(-z.data))
+    delta = (s - y) * s * (1 - s)
+    np.testing.assert_allclose(z.grad.data, delta / 4, rtol=1e-13)

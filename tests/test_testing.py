@@ -536,3 +536,61 @@ def test_command_refuses_bad_settings_in_one_line(name, value, capsys) -> None:
         f"error: --{name} must be a finite number {'> 0' if name == 'eps' else '>= 0'}, "
         f"got {float(value)!r}"
     ]
+
+
+def test_check_op_has_no_deadline_without_our_conftest(tmp_path):
+    """A user's suite runs check_op under Hypothesis's default profile (deadline 200 ms): a slow
+    but correct op passes, and a wrong one gets OpCheckError, never DeadlineExceeded/Flaky."""
+    code = textwrap.dedent(
+        """
+        import time, numpy as np
+        from hypothesis import Phase, settings
+        from tinygrad_sgd.testing import OpSpec, OpCheckError, check_op
+        # Hypothesis's default deadline (200 ms); no shrinking, only to keep this test short
+        settings.register_profile("user", phases=[Phase.explicit, Phase.generate])
+        settings.load_profile("user")
+        assert settings.default.deadline is not None
+        def slow_exp(x):
+            time.sleep(0.3)  # each example takes longer than the 200 ms deadline
+            return np.exp(x)
+        check_op(OpSpec("slow_exp", lambda x: x.exp(), slow_exp), max_examples=2)
+        try:
+            check_op(OpSpec("wrong", lambda x: x.exp() * 1.5, np.exp), max_examples=5)
+        except OpCheckError:
+            print("OpCheckError")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "OpCheckError", out.stdout
+
+
+@pytest.mark.parametrize("how", ["script", "-P"])
+def test_gradcheck_module_is_found_in_the_current_directory(tmp_path, how):
+    """``gradcheck --module mymod`` where mymod.py is, from the tinygrad-sgd script (whose
+    sys.path[0] is its own folder) or ``python -P``: the current directory is searched."""
+    (tmp_path / "mymod.py").write_text(
+        "import numpy as np\n"
+        "from tinygrad_sgd.testing import OpSpec\n"
+        "OPS = [OpSpec('my_exp', lambda x: x.exp(), np.exp)]\n"
+    )
+    script = tmp_path / "bin" / "tinygrad-sgd"
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom tinygrad_sgd.cli import main\nsys.exit(main())\n")
+    launch = [str(script)] if how == "script" else ["-P", "-m", "tinygrad_sgd"]
+    out = subprocess.run(
+        [sys.executable, *launch, "gradcheck", "--module", "mymod", "--ops", "my_exp", "-n", "3"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "my_exp" in out.stdout
+    assert "mymod" not in sys.modules  # the test process's own path is untouched

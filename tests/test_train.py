@@ -319,10 +319,31 @@ def test_config_validation():
         (dict(batch_size="10"), r"'batch_size': expected an integer in \[1, 10\*\*9\)"),
         (dict(lr=True), "'lr': expected a finite number > 0, got True"),
         (dict(hidden=30), "'hidden': expected layer sizes"),
-        (dict(epoch=3), "unknown config field"),  # a misspelt field is not silently ignored
+        # a misspelt field is not silently ignored: named, with what was meant and all accepted
+        (dict(epoch=3), r"train: unknown keyword argument\(s\) 'epoch' \(did you mean 'epochs'"),
     ]:
         with pytest.raises(TypeError, match=msg):
             train(log=None, **bad)
+
+
+def test_unknown_keywords_to_train_fit_and_build_network_name_the_accepted_ones():
+    """Python's own TypeError names only the bad keyword; these name the closest accepted one
+    and all of them (issue 19 item 2)."""
+    X, y = np.zeros((4, 2)), np.zeros(4, dtype=np.int64)
+    net = build_network([2, 2])
+    calls = [
+        ("train", lambda: train(log=None, lmbdaa=5.0), "lmbdaa", "lmbda", "resume"),
+        ("fit", lambda: fit(net, (X, y), epoch=2, log=None), "epoch", "epochs", "early_stopping"),
+        ("build_network", lambda: build_network([2, 2], intt="scaled"), "intt", "init", "arch"),
+    ]
+    for fn, call, bad, meant, other in calls:
+        with pytest.raises(TypeError) as e:
+            call()
+        msg = str(e.value)
+        assert msg.startswith(f"{fn}: unknown keyword argument(s) {bad!r}"), msg
+        assert f"did you mean {meant!r}" in msg and other in msg.split("accepted: ")[1], msg
+    with pytest.raises(TypeError, match=r"'bogus'; accepted: sizes, init"):
+        build_network([2, 2], bogus=1)  # nothing close: no suggestion
 
 
 def test_every_config_field_has_a_row_in_the_table():
@@ -356,3 +377,23 @@ def test_plot_without_matplotlib_fails_before_training(tmp_path, monkeypatch):
         train(epochs=1, plot=tmp_path / "c.png", log=lines.append)
     assert lines == []  # no time was spent training
     assert not (tmp_path / "c.png").exists()
+
+
+def test_build_network_and_the_train_command_take_every_initialiser_of_the_layers():
+    """One table (nn.layers.INITIALISERS) names the schemes; "xavier" and "he" are the normal
+    variants (issue 19)."""
+    from tinygrad_sgd.cli import build_parser
+    from tinygrad_sgd.nn.layers import INITIALISERS
+    from tinygrad_sgd.train import INITS
+
+    assert set(INITS) == set(INITIALISERS) >= {"xavier", "he", "kaiming_uniform", "scaled"}
+    for alias, name in (("xavier", "xavier_normal"), ("he", "kaiming_normal")):
+        a = build_network([6, 5, 3], init=alias, seed=4)
+        b = build_network([6, 5, 3], init=name, seed=4)
+        for p, q in zip(a.parameters(), b.parameters()):
+            np.testing.assert_array_equal(p.data, q.data)
+        args = build_parser().parse_args(["train", "--init", alias])
+        assert args.init == alias
+    w = build_network([400, 10], init="he", seed=0, dtype=np.float64)[0].weight.data
+    assert abs(w.std() - np.sqrt(2 / 400)) < 0.005  # He: σ = √(2 / n_in); n = 4000 draws
+    assert not build_network([400, 10], init="he", seed=0)[0].bias.data.any()

@@ -1,13 +1,16 @@
 """``Tensor``: a NumPy array that remembers how it was computed.
 
 Every method here is a thin call of one op from :mod:`tinygrad_sgd.ops` (or a short composition
-of them); the mathematics lives in the ops.  The dtype policy follows NumPy: floating arrays keep
-their dtype, while Python numbers, lists and integer arrays become the default float dtype
-(float64 unless :func:`set_default_dtype` says otherwise).
+of them); the mathematics lives in the ops.  The dtype policy follows the ``torch.Tensor``
+constructor (``torch.Tensor([1, 2])`` is a float tensor), not NumPy, which keeps integers as
+integers: floating arrays keep their dtype, while Python numbers, lists and integer arrays become
+the default float dtype (float64 unless :func:`set_default_dtype` says otherwise).  Pass
+``dtype=`` (e.g. ``Tensor(y, dtype=np.int64)`` for class labels) to keep integers.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import operator
@@ -22,6 +25,8 @@ from .autograd import Context, backward, inplace
 _default_dtype: np.dtype[Any] = np.dtype(np.float64)
 
 Axis = int | Sequence[int] | None
+#: A real number (written before the class, whose method ``float`` would shadow the name).
+_Number = int | float
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -37,6 +42,53 @@ def set_default_dtype(dtype: Any) -> None:
 def get_default_dtype() -> np.dtype[Any]:
     """The current default floating dtype."""
     return _default_dtype
+
+
+#: The generator of every random draw made without a ``seed=``: ``Tensor.randn`` and
+#: ``Tensor.uniform``, the initialisers of :mod:`tinygrad_sgd.nn.init` and of the layers, and the
+#: seeds of the generators that ``nn.Dropout``, ``DataLoader``, ``fit`` and ``build_network`` own.
+#: :func:`manual_seed` resets it (the same object, as ``torch.default_generator``).
+default_generator: np.random.Generator = np.random.Generator(np.random.PCG64())
+
+Seed = int | np.random.Generator | None
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed :data:`default_generator` (``torch.manual_seed``) and return it: after
+    ``tg.manual_seed(s)`` a script's random draws without ``seed=`` (initial weights, dropout
+    masks, shuffling, ``Tensor.randn``) are the same at every run.  Its stream is that of
+    ``np.random.default_rng(s)``; ``seed`` is an int ≥ 0 (NumPy's rule)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: seed must be >= 0 (NumPy's seeds are), got {seed}")
+    default_generator.bit_generator.state = np.random.PCG64(int(seed)).state
+    return default_generator
+
+
+def get_generator(seed: Seed = None) -> np.random.Generator:
+    """The generator for ``seed``: :data:`default_generator` for None, a new
+    ``np.random.default_rng(seed)`` for an int, or the ``numpy.random.Generator`` given."""
+    if seed is None:
+        return default_generator
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        return np.random.default_rng(int(seed))
+    raise TypeError(
+        f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
+    )
+
+
+def seed_sequence(seed: int | np.random.SeedSequence | None = None) -> np.random.SeedSequence:
+    """``np.random.SeedSequence(seed)`` for the generator an object owns (a dropout layer's, a
+    data loader's), except that None takes its entropy from :data:`default_generator`, so that
+    :func:`manual_seed` fixes those generators too.  A SeedSequence is returned as it is."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence(default_generator.integers(0, 2**63, size=2).tolist())
+    return np.random.SeedSequence(seed)
 
 
 def _as_array(data: Any, dtype: Any) -> np.ndarray:
@@ -114,6 +166,63 @@ def _keep(keepdims: Any) -> bool:
     raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
 
 
+class _NotGiven:
+    """The default of an argument that also has a PyTorch name: tells "not given" from an
+    explicit value (None is an axis argument's "all axes")."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_NOT_GIVEN: Any = _NotGiven()
+
+
+def _either(
+    fn: str, value: Any, alias: Any, default: Any = None, names: tuple[str, str] = ("axis", "dim")
+) -> Any:
+    """One argument under NumPy's and PyTorch's ``names`` (``axis``/``dim``, ``keepdims``/
+    ``keepdim``): ``value`` (NumPy's, :data:`_NOT_GIVEN` when not given) or ``alias``
+    (PyTorch's, None when not given); both given is a TypeError, neither gives ``default``."""
+    if alias is None:
+        return default if value is _NOT_GIVEN else value
+    if value is not _NOT_GIVEN:
+        raise TypeError(
+            f"{fn}: got both {names[0]}={value!r} and {names[1]}={alias!r}, NumPy's and "
+            f"PyTorch's names of the same argument; pass one"
+        )
+    return alias
+
+
+def _keepdims(fn: str, keepdims: Any, keepdim: Any) -> bool:
+    """NumPy's ``keepdims`` or PyTorch's ``keepdim`` (at most one; default False), a bool."""
+    return _keep(_either(fn, keepdims, keepdim, False, ("keepdims", "keepdim")))
+
+
+def _ddof(fn: str, ddof: Any, correction: Any, unbiased: Any) -> float:
+    """The ``ddof`` of var/std from NumPy's ``ddof`` or PyTorch's ``correction`` (the same
+    number) or ``unbiased`` (True: 1, False: 0); at most one may be given; default 0."""
+    given = [
+        (k, v)
+        for k, v in (("ddof", ddof), ("correction", correction), ("unbiased", unbiased))
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise TypeError(
+            f"{fn}: got {' and '.join(f'{k}={v!r}' for k, v in given)}; these say the same "
+            "thing (ddof=c is correction=c; unbiased=True is ddof=1), pass one"
+        )
+    if not given:
+        return 0
+    name, v = given[0]
+    if name == "unbiased":
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{fn}: unbiased must be True or False, got {v!r}")
+        return 1 if v else 0
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{fn}: {name} must be a number, got {type(v).__name__}")
+    return float(v)
+
+
 def _reciprocal(n: float) -> float:
     """1/n for a count n > 0.  For n <= 0 (an empty reduction, or ddof >= n) infinity, so that
     the result is NaN (0·∞) or ∞, what NumPy's division by a count of zero gives; NaN for a NaN
@@ -149,8 +258,7 @@ class Tensor:
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_hooks", "_retains_grad", "__weakref__")
 
-    # ndarray (op) Tensor must defer to Tensor's reflected operators, not broadcast elementwise.
-    __array_ufunc__ = None
+    # ndarray (op) Tensor and np.exp(t) come to __array_ufunc__, which records Tensor ops.
     __array_priority__ = 1000.0
 
     data: np.ndarray
@@ -302,9 +410,58 @@ class Tensor:
         return self.data.item()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(t)`` and ``np.array(t, dtype, copy=...)``, with NumPy 2's ``copy``:
+
+        * ``copy=None`` (``np.asarray``): the tensor's own array, no copy, unless ``dtype``
+          asks for a conversion;
+        * ``copy=True`` (``np.array``'s default): always a new array;
+        * ``copy=False``: the tensor's own array (a view of its memory: writes to it change the
+          tensor), or ``ValueError`` when that is impossible (another ``dtype``), as NumPy.
+
+        While a live graph has saved the tensor's array for backward the array is read-only
+        (autograd/inplace.py), and so is what ``copy=None``/``False`` return: a write raises
+        NumPy's "assignment destination is read-only" rather than changing values the backward
+        pass needs.  Take a copy (``copy=True``) to write to it.
+        """
         if dtype is not None and np.dtype(dtype) != self.dtype:
+            if copy is False:
+                raise ValueError(
+                    f"Unable to avoid copy while creating an array as requested: the tensor is "
+                    f"{self.dtype}, not {np.dtype(dtype)} (copy=False never converts)"
+                )
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs on Tensors (``np.exp(t)``, ``np.maximum(t, 0)``, ``array + t``).
+
+        A ufunc with a Tensor operation here (see :data:`_UFUNCS`: arithmetic, ``matmul``,
+        ``exp``, ``log``, ``sqrt``, ``abs``, ``sin``, ``cos``, ``tanh``, ``square``, ``rint``,
+        ``maximum``, ``minimum``) runs that operation: the result is a Tensor, recorded for
+        backward like ``t.exp()``.  Any other ufunc runs on the values and gives a Tensor that is
+        not connected to the graph, so it is refused with a ``TypeError`` when that would cut a
+        gradient: a floating result from a tensor that requires grad, with grad mode on
+        (``np.log1p(w)``; write it with Tensor operations, or apply it to ``w.detach()``).
+        Comparisons and tests (``np.less``, ``np.isfinite``) give bool Tensors, as ``t < 0``.
+        ``out=`` and the ufunc methods (``np.add.reduce``...) are refused, naming the method.
+        """
+        return _numpy_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """NumPy's functions on Tensors (``np.sum(t)``, ``np.concatenate([t, u])``).
+
+        A function with a Tensor version here (:data:`_FUNCTIONS`: ``sum``, ``mean``, ``var``,
+        ``std``, ``max``, ``min``, ``argmax``, ``argmin``, ``clip``, ``round``, ``transpose``,
+        ``swapaxes``, ``reshape``, ``squeeze``, ``expand_dims``, ``concatenate``, ``stack``,
+        ``where``) calls it with NumPy's arguments, giving a recorded Tensor; NumPy arguments
+        that it does not have (``out=``, ``dtype=``, ``where=``...) are a ``TypeError``.  Any
+        other function runs on the values and returns what NumPy returns (``np.allclose(t, x)``
+        a bool), except that a floating array computed from a tensor that requires grad, with
+        grad mode on, is a ``TypeError`` (it would be cut from the graph).
+        """
+        return _numpy_function(func, args, kwargs)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(")
@@ -468,10 +625,10 @@ class Tensor:
 
     @staticmethod
     def randn(
-        *shape: Any, seed: int | None = None, dtype: Any = None, requires_grad: bool = False
+        *shape: Any, seed: Seed = None, dtype: Any = None, requires_grad: bool = False
     ) -> Tensor:
-        """Samples of the standard normal N(0, 1)."""
-        rng = np.random.default_rng(seed)
+        """Samples of the standard normal N(0, 1) (``seed``: see :func:`get_generator`)."""
+        rng = get_generator(seed)
         return Tensor._make(rng.standard_normal(_shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
@@ -479,12 +636,13 @@ class Tensor:
         *shape: Any,
         low: float = 0.0,
         high: float = 1.0,
-        seed: int | None = None,
+        seed: Seed = None,
         dtype: Any = None,
         requires_grad: bool = False,
     ) -> Tensor:
-        """Samples of the uniform distribution on [low, high)."""
-        rng = np.random.default_rng(seed)
+        """Samples of the uniform distribution on [low, high) (``seed``: see
+        :func:`get_generator`)."""
+        rng = get_generator(seed)
         return Tensor._make(rng.uniform(low, high, _shape_arg(shape)), dtype, requires_grad)
 
     @staticmethod
@@ -759,6 +917,22 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return ops.Abs.apply(self)
 
+    def round(self, decimals: int = 0) -> Tensor:
+        """x rounded to ``decimals`` decimal places (``np.round``: a half goes to the even
+        neighbour, so 0.5 → 0 and 1.5 → 2; a negative ``decimals`` rounds to tens, hundreds...).
+
+        A step function: its gradient is 0 almost everywhere (and taken as 0 at the jumps, as in
+        PyTorch), so nothing flows back through it.
+        """
+        if isinstance(decimals, (bool, np.bool_)) or not isinstance(decimals, (int, np.integer)):
+            raise TypeError(f"round: decimals must be an int, got {type(decimals).__name__}")
+        return ops.Round.apply(self, int(decimals))
+
+    def __round__(self, ndigits: int | None = None) -> Tensor:
+        """``round(t)`` and ``round(t, n)``: :meth:`round` (a Tensor, as ``round`` of a
+        ``torch.Tensor``; not a Python number)."""
+        return self.round(0 if ndigits is None else ndigits)
+
     def astype(self, dtype: Any) -> Tensor:
         """A copy converted to ``dtype`` (differentiable between floating dtypes)."""
         d = np.dtype(dtype)
@@ -780,60 +954,160 @@ class Tensor:
 
     # ---------------------------------------------------------------- reductions
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def sum(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
         """Σ x over ``axis`` (an int, a tuple, or ``None`` for all), as ``np.sum``; ``keepdims``
-        keeps the summed axes with length 1.   ∂(Σx)/∂x_i = 1: the gradient is broadcast back."""
-        return ops.Sum.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
+        keeps the summed axes with length 1 (PyTorch's ``dim``/``keepdim`` are accepted too).
+        ∂(Σx)/∂x_i = 1: the gradient is broadcast back."""
+        ax = ops.normalize_axis(_either("sum", axis, dim), self.ndim)
+        return ops.Sum.apply(self, ax, _keepdims("sum", keepdims, keepdim))
 
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def mean(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
         """Σx / n over ``axis``."""
-        ax = ops.normalize_axis(axis, self.ndim)
-        return ops.Sum.apply(self, ax, _keep(keepdims)) * _reciprocal(ops.count(self.shape, ax))
+        ax = ops.normalize_axis(_either("mean", axis, dim), self.ndim)
+        keep = _keepdims("mean", keepdims, keepdim)
+        return ops.Sum.apply(self, ax, keep) * _reciprocal(ops.count(self.shape, ax))
 
-    def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Σ(x − mean)² / (n − ddof) over ``axis`` (NumPy's default ddof=0)."""
-        if not isinstance(ddof, (int, float, np.integer, np.floating)):
-            raise TypeError(f"var: ddof must be a number, got {type(ddof).__name__}")
-        ax = ops.normalize_axis(axis, self.ndim)
-        d = self - self.mean(ax, keepdims=True)
-        return (d * d).sum(ax, keepdims) * _reciprocal(ops.count(self.shape, ax) - ddof)
+    def var(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        ddof: _Number | None = None,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        correction: _Number | None = None,
+        unbiased: bool | None = None,
+    ) -> Tensor:
+        """Σ(x − mean)² / (n − ddof) over ``axis``, with NumPy's default ddof = 0 (the variance
+        of the values themselves, as ``np.var``).
+
+        ``torch.var`` defaults to the unbiased estimate instead, correction = 1 (Bessel's
+        n − 1): PyTorch's ``correction=c`` is ``ddof=c`` and ``unbiased=True``/``False`` is
+        ``ddof=1``/``0``; pass at most one of the three.
+        """
+        d = _ddof("var", ddof, correction, unbiased)
+        ax = ops.normalize_axis(_either("var", axis, dim), self.ndim)
+        diff = self - self.mean(ax, keepdims=True)
+        keep = _keepdims("var", keepdims, keepdim)
+        return (diff * diff).sum(ax, keep) * _reciprocal(ops.count(self.shape, ax) - d)
+
+    def std(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        ddof: _Number | None = None,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+        correction: _Number | None = None,
+        unbiased: bool | None = None,
+    ) -> Tensor:
+        """The standard deviation √var: √(Σ(x − mean)² / (n − ddof)) over ``axis``.
+
+        The default follows NumPy (``np.std``): ddof = 0.  PyTorch's ``torch.std`` defaults to
+        the unbiased n − 1 (correction = 1), so ``t.std()`` here is ``torch.std(t,
+        correction=0)``; type ``t.std(ddof=1)`` (or ``correction=1``, ``unbiased=True``) for
+        PyTorch's default.  The gradient is (x − mean) / ((n − ddof) · std); where std = 0 (all
+        values equal) it is 0/0 = NaN, as in PyTorch.
+        """
+        d = _ddof("std", ddof, correction, unbiased)
+        ax, keep = _either("std", axis, dim), _keepdims("std", keepdims, keepdim)
+        return self.var(ax, keep, d).sqrt()
 
     def _sum_axes(self, axes: tuple[int, ...], keepdims: bool) -> Tensor:
         """Sum over axes that are already a sorted tuple of non-negative ints (for the engine's
         un-broadcasting, which runs for every broadcast input and needs no argument checks)."""
         return ops.Sum.apply(self, axes, keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """The largest element over ``axis``, as ``np.max``.   The gradient goes to the maximum;
-        k tied maxima share it equally (1/k each)."""
-        return ops.Max.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
+    def max(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        """The largest value over ``axis`` (``np.max``).  Unlike ``torch.max(t, dim)``, which
+        returns (values, indices), this returns the values only; :meth:`argmax` the indices.
+        The gradient goes to the maximum; k tied maxima share it equally (1/k each)."""
+        ax = ops.normalize_axis(_either("max", axis, dim), self.ndim)
+        return ops.Max.apply(self, ax, _keepdims("max", keepdims, keepdim))
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """The smallest element over ``axis``, as ``np.min``.   The gradient goes to the minimum;
-        k tied minima share it equally (1/k each)."""
-        return ops.Min.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
+    def min(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        """The smallest value over ``axis`` (``np.min``); the values only, as :meth:`max`.
+        The gradient goes to the minimum; k tied minima share it equally (1/k each)."""
+        ax = ops.normalize_axis(_either("min", axis, dim), self.ndim)
+        return ops.Min.apply(self, ax, _keepdims("min", keepdims, keepdim))
 
-    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    def logsumexp(
+        self,
+        axis: Axis = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: Axis = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
         """ln Σ exp(x) over ``axis``, computed stably (as ``scipy.special.logsumexp``).
         Its gradient is the softmax: ∂/∂x_i = exp(x_i) / Σ_j exp(x_j)."""
-        return ops.LogSumExp.apply(self, ops.normalize_axis(axis, self.ndim), _keep(keepdims))
+        ax = ops.normalize_axis(_either("logsumexp", axis, dim), self.ndim)
+        return ops.LogSumExp.apply(self, ax, _keepdims("logsumexp", keepdims, keepdim))
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def argmax(
+        self,
+        axis: int | None = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
         """Index of the largest element (first on ties); an integer tensor without gradient."""
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)))
+        ax = _either("argmax", axis, dim)
+        keep = _keepdims("argmax", keepdims, keepdim)
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=ax, keepdims=keep)))
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Index of the smallest element (first on ties), as ``np.argmin``; an integer tensor
-        without gradient."""
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=axis, keepdims=keepdims)))
+    def argmin(
+        self,
+        axis: int | None = _NOT_GIVEN,
+        keepdims: bool = _NOT_GIVEN,
+        *,
+        dim: int | None = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        """Index of the smallest element (first on ties); an integer tensor without gradient."""
+        ax = _either("argmin", axis, dim)
+        keep = _keepdims("argmin", keepdims, keepdim)
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=ax, keepdims=keep)))
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        """exp(x_i) / Σ_j exp(x_j) along ``axis``, computed stably."""
-        return ops.Softmax.apply(self, ops.normalize_axis(axis, self.ndim, single=True))
+    def softmax(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
+        """exp(x_i) / Σ_j exp(x_j) along ``axis`` (default −1), computed stably."""
+        ax = _either("softmax", axis, dim, -1)
+        return ops.Softmax.apply(self, ops.normalize_axis(ax, self.ndim, single=True))
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        """x_i − log Σ_j exp(x_j) along ``axis``, computed stably."""
-        return ops.LogSoftmax.apply(self, ops.normalize_axis(axis, self.ndim, single=True))
+    def log_softmax(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
+        """x_i − log Σ_j exp(x_j) along ``axis`` (default −1), computed stably."""
+        ax = _either("log_softmax", axis, dim, -1)
+        return ops.LogSoftmax.apply(self, ops.normalize_axis(ax, self.ndim, single=True))
 
     # ---------------------------------------------------------------- shape
 
@@ -883,8 +1157,9 @@ class Tensor:
         """The elements as one axis, ``reshape(-1)``."""
         return self.reshape(-1)
 
-    def squeeze(self, axis: Axis = None) -> Tensor:
+    def squeeze(self, axis: Axis = _NOT_GIVEN, *, dim: Axis = None) -> Tensor:
         """Remove axes of length 1 (all of them, or those named; naming a longer one raises)."""
+        axis = _either("squeeze", axis, dim)
         if axis is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
@@ -898,8 +1173,11 @@ class Tensor:
             shape = tuple(n for i, n in enumerate(self.shape) if i not in ax)
         return self.reshape(shape)
 
-    def unsqueeze(self, axis: int) -> Tensor:
+    def unsqueeze(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
         """Insert an axis of length 1 at position ``axis`` (−ndim−1 ≤ axis ≤ ndim)."""
+        axis = _either("unsqueeze", axis, dim)
+        if axis is None:
+            raise TypeError("unsqueeze: missing the axis (axis= or dim=)")
         n = self.ndim + 1
         try:
             axis = operator.index(axis)
@@ -923,6 +1201,243 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, _index(index))
+
+
+# ---------------------------------------------------------------- NumPy's ufuncs and functions
+
+
+def _tensor_operand(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _power(a: Any, b: Any) -> Tensor:
+    return a.__pow__(b) if isinstance(a, Tensor) else b.__rpow__(a)
+
+
+#: NumPy ufunc -> (the Tensor operation it runs, the spelling a message suggests).
+_UFUNCS: dict[np.ufunc, tuple[Callable[..., Tensor], str]] = {
+    np.add: (lambda a, b: _binary_fn(ops.Add, a, b, "+"), "a + b"),
+    np.subtract: (lambda a, b: _binary_fn(ops.Sub, a, b, "-"), "a - b"),
+    np.multiply: (lambda a, b: _binary_fn(ops.Mul, a, b, "*"), "a * b"),
+    np.true_divide: (lambda a, b: _binary_fn(ops.Div, a, b, "/"), "a / b"),
+    np.power: (_power, "a ** b"),
+    np.matmul: (lambda a, b: _matmul(_tensor_operand(a), _tensor_operand(b)), "a @ b"),
+    np.maximum: (lambda a, b: maximum(a, b), "tg.maximum(a, b)"),
+    np.minimum: (lambda a, b: minimum(a, b), "tg.minimum(a, b)"),
+    np.negative: (lambda x: -x, "-t"),
+    np.positive: (lambda x: +x, "+t"),
+    np.absolute: (lambda x: x.abs(), "t.abs()"),
+    np.exp: (lambda x: x.exp(), "t.exp()"),
+    np.log: (lambda x: x.log(), "t.log()"),
+    np.sqrt: (lambda x: x.sqrt(), "t.sqrt()"),
+    np.sin: (lambda x: x.sin(), "t.sin()"),
+    np.cos: (lambda x: x.cos(), "t.cos()"),
+    np.tanh: (lambda x: x.tanh(), "t.tanh()"),
+    np.square: (lambda x: x * x, "t * t"),
+    np.rint: (lambda x: x.round(), "t.round()"),
+}
+
+#: The Tensor methods that NumPy's ufunc methods correspond to, for the messages.
+_UFUNC_METHODS: dict[tuple[Any, str], str] = {
+    (np.add, "reduce"): "t.sum(axis)",
+    (np.maximum, "reduce"): "t.max(axis)",
+    (np.minimum, "reduce"): "t.min(axis)",
+}
+
+
+def _cuts_graph(values: Sequence[Any]) -> bool:
+    """Would NumPy's result, computed from ``values``, lose a gradient that must flow?"""
+    return autograd.is_grad_enabled() and any(
+        isinstance(v, Tensor) and v.requires_grad for v in values
+    )
+
+
+def _floating(result: Any) -> bool:
+    items = result if isinstance(result, tuple) else (result,)
+    return any(isinstance(r, (np.ndarray, np.generic)) and r.dtype.kind in "fc" for r in items)
+
+
+def _values(x: Any) -> Any:
+    """Tensors (also inside lists and tuples) replaced by their arrays."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_values(v) for v in x)
+    return x
+
+
+def _numpy_ufunc(
+    ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """See :meth:`Tensor.__array_ufunc__`."""
+    name = f"np.{ufunc.__name__}"
+    entry = _UFUNCS.get(ufunc)
+    if method != "__call__":
+        hint = _UFUNC_METHODS.get((ufunc, method))
+        raise TypeError(
+            f"{name}.{method} on a Tensor is not supported"
+            + (f"; use {hint}" if hint else "; use Tensor operations")
+        )
+    if "out" in kwargs:
+        instead = entry[1] if entry else "Tensor operations"
+        raise TypeError(
+            f"{name}(..., out=...) with a Tensor: NumPy does not write into Tensors here; write "
+            f"{instead} (a new Tensor), or under tg.no_grad() t.copy_(...) to update t in place"
+        )
+    if entry is not None:
+        if kwargs:
+            raise TypeError(
+                f"{name} on a Tensor takes no keyword arguments (got {', '.join(kwargs)}); "
+                f"write {entry[1]}"
+            )
+        return entry[0](*inputs)
+    _no_value_reads(f"{name}(tensor)")
+    result = ufunc(*_values(inputs), **kwargs)
+    if _floating(result) and _cuts_graph(inputs):
+        raise TypeError(
+            f"{name} has no Tensor operation: its NumPy result would cut the graph of a tensor "
+            "that requires grad.  Write it with Tensor operations (e.g. (1 + t).log() for "
+            "np.log1p), or apply it to t.detach() if no gradient should flow through it"
+        )
+    if isinstance(result, tuple):
+        return tuple(Tensor._wrap(np.asarray(r)) for r in result)
+    return Tensor._wrap(np.asarray(result))
+
+
+def _np_sum(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).sum(axis, keepdims)
+
+
+def _np_mean(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).mean(axis, keepdims)
+
+
+def _np_var(a: Any, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).var(axis, keepdims, ddof)
+
+
+def _np_std(a: Any, axis: Axis = None, ddof: float = 0, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).std(axis, keepdims, ddof)
+
+
+def _np_max(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).max(axis, keepdims)
+
+
+def _np_min(a: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).min(axis, keepdims)
+
+
+def _np_argmax(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).argmax(axis, keepdims)
+
+
+def _np_argmin(a: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return _tensor_operand(a).argmin(axis, keepdims)
+
+
+def _np_clip(a: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
+    return _tensor_operand(a).clip(a_min, a_max)
+
+
+def _np_round(a: Any, decimals: int = 0) -> Tensor:
+    return _tensor_operand(a).round(decimals)
+
+
+def _np_transpose(a: Any, axes: Sequence[int] | None = None) -> Tensor:
+    t = _tensor_operand(a)
+    return t.transpose() if axes is None else t.transpose(*axes)
+
+
+def _np_swapaxes(a: Any, axis1: int, axis2: int) -> Tensor:
+    return _tensor_operand(a).swapaxes(axis1, axis2)
+
+
+def _np_reshape(a: Any, shape: Any) -> Tensor:
+    return _tensor_operand(a).reshape(shape)
+
+
+def _np_squeeze(a: Any, axis: Axis = None) -> Tensor:
+    return _tensor_operand(a).squeeze(axis)
+
+
+def _np_expand_dims(a: Any, axis: int) -> Tensor:
+    return _tensor_operand(a).unsqueeze(axis)
+
+
+def _np_concatenate(arrays: Sequence[Any], axis: int = 0) -> Tensor:
+    return concatenate(list(arrays), axis)
+
+
+def _np_stack(arrays: Sequence[Any], axis: int = 0) -> Tensor:
+    return stack(list(arrays), axis)
+
+
+def _np_where(condition: Any, x: Any, y: Any) -> Tensor:
+    return where(condition, x, y)
+
+
+#: NumPy function -> its Tensor version, which takes the subset of NumPy's arguments it has.
+_FUNCTIONS: dict[Any, Callable[..., Tensor]] = {
+    np.sum: _np_sum,
+    np.mean: _np_mean,
+    np.var: _np_var,
+    np.std: _np_std,
+    np.max: _np_max,
+    np.amax: _np_max,
+    np.min: _np_min,
+    np.amin: _np_min,
+    np.argmax: _np_argmax,
+    np.argmin: _np_argmin,
+    np.clip: _np_clip,
+    np.round: _np_round,
+    np.around: _np_round,
+    np.transpose: _np_transpose,
+    np.swapaxes: _np_swapaxes,
+    np.reshape: _np_reshape,
+    np.squeeze: _np_squeeze,
+    np.expand_dims: _np_expand_dims,
+    np.concatenate: _np_concatenate,
+    np.stack: _np_stack,
+    np.where: _np_where,
+}
+
+
+def _numpy_function(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """See :meth:`Tensor.__array_function__`."""
+    name = f"np.{getattr(func, '__name__', func)}"
+    handler = _FUNCTIONS.get(func)
+    if handler is not None:
+        sig = inspect.signature(handler)
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            params = ", ".join(
+                p.name + ("" if p.default is p.empty else f"={p.default!r}")
+                for p in sig.parameters.values()
+            )
+            raise TypeError(
+                f"{name} on a Tensor takes ({params}), the arguments that have a Tensor "
+                f"version ({e}); compute the result as a Tensor and convert it afterwards"
+            ) from None
+        return handler(*args, **kwargs)
+    _no_value_reads(f"{name}(tensor)")
+    result = func(*_values(args), **{k: _values(v) for k, v in kwargs.items()})
+    if _floating(result) and _cuts_graph(_flat(args) + _flat(tuple(kwargs.values()))):
+        raise TypeError(
+            f"{name} has no Tensor version: its NumPy result would cut the graph of a tensor "
+            "that requires grad.  Write it with Tensor operations, or pass t.detach() if no "
+            "gradient should flow through it"
+        )
+    return result
+
+
+def _flat(values: tuple[Any, ...]) -> list[Any]:
+    """The items of ``values``, with lists and tuples inside opened."""
+    out: list[Any] = []
+    for v in values:
+        out.extend(_flat(tuple(v)) if isinstance(v, (list, tuple)) else [v])
+    return out
 
 
 # The engine makes Tensors of its results; bind it to the class now that it exists.
@@ -960,8 +1475,11 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         ) from None
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (``np.concatenate``)."""
+def concatenate(
+    tensors: Sequence[Any], axis: int = _NOT_GIVEN, *, dim: int | None = None
+) -> Tensor:
+    """Join tensors along an existing axis (``np.concatenate``; default 0)."""
+    axis = _either("concatenate", axis, dim, 0)
     ts = _tensor_list(tensors, "concatenate")
     ax = ops.normalize_axis(axis, ts[0].ndim, single=True)
     for k, t in enumerate(ts):
@@ -980,8 +1498,9 @@ def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
     return concatenate(tensors, axis=dim)
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new axis (``np.stack``)."""
+def stack(tensors: Sequence[Any], axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
+    """Join tensors of equal shape along a new axis (``np.stack``; default 0)."""
+    axis = _either("stack", axis, dim, 0)
     ts = _tensor_list(tensors, "stack")
     for k, t in enumerate(ts):
         if t.shape != ts[0].shape:
@@ -1043,9 +1562,26 @@ def _index(index: Any) -> Any:
     return _index_part(index)
 
 
+def _integral_floats(values: np.ndarray, what: str) -> np.ndarray:
+    """Floating ``values`` that are all exact integers (class labels that ``Tensor(y)`` turned
+    into floats) as an ``intp`` array; a ``TypeError`` saying how to keep them integers when one
+    is not (NaN, ±inf or a fraction: never rounded silently)."""
+    ok = np.isfinite(values) & (values == np.round(values))
+    if not ok.all():
+        bad = values[~ok].flat[0]
+        raise TypeError(
+            f"{what} must be integers, got {values.dtype} with the value {bad!r}.  Tensor(y) "
+            "makes floats of integers (the torch.Tensor rule); keep labels integers with "
+            "Tensor(y, dtype=np.int64) or pass the NumPy array itself"
+        )
+    return values.astype(np.intp)
+
+
 def _index_part(i: Any) -> Any:
     if isinstance(i, Tensor):
         i = i.data
+        if i.dtype.kind == "f":  # integers that the constructor turned into floats
+            i = _integral_floats(i, "index tensors (class labels)")
     elif isinstance(i, list):
         i = np.asarray(i)
         if i.size == 0:
@@ -1061,9 +1597,13 @@ __all__ = [
     "Tensor",
     "cat",
     "concatenate",
+    "default_generator",
     "get_default_dtype",
+    "get_generator",
+    "manual_seed",
     "maximum",
     "minimum",
+    "seed_sequence",
     "set_default_dtype",
     "stack",
     "where",

@@ -181,7 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=INITS,
         default=None,
         help="standard: weights and biases N(0, 1) (chapter 1); scaled: weights N(0, 1/n_in) "
-        "(chapter 3) (default: standard)",
+        "(chapter 3); xavier (= xavier_normal), he (= kaiming_normal) and the uniform variants: "
+        "weights from that scheme, biases 0 (default: standard)",
     )
     a(
         "--seed",

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tensor import seed_sequence
+
 __all__ = ["DataLoader"]
 
 
@@ -23,8 +25,9 @@ class DataLoader:
       number of rows; row ``i`` of ``X`` is an input, row ``i`` of ``y`` its target.
     - ``batch_size``: m, the rows per mini-batch (a positive int).
     - ``shuffle``: draw a new random order at the start of every pass (every epoch).
-    - ``seed``: seed of the loader's own ``numpy.random.Generator`` (``None``: fresh entropy),
-      so that two loaders with the same seed give the same batches, epoch after epoch.
+    - ``seed``: seed of the loader's own ``numpy.random.Generator`` (``None``: drawn from
+      ``tg.default_generator``, which ``tg.manual_seed`` seeds), so that two loaders with the
+      same seed give the same batches, epoch after epoch.
     - ``drop_last``: leave out the last batch when it has fewer than ``batch_size`` rows.
 
     The batches are NumPy arrays, not Tensors: slicing arrays is the cheapest way to make them,
@@ -64,7 +67,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed_sequence(seed))
 
     def __len__(self) -> int:
         """Batches per epoch: ⌈n/m⌉, or ⌊n/m⌋ with ``drop_last``."""

@@ -35,7 +35,7 @@ from ..ops import (
     stable_softplus,
 )
 from ..ops.conv import pair
-from ..tensor import Tensor, where
+from ..tensor import _NOT_GIVEN, Tensor, _integral_floats, where
 
 __all__ = [
     "avg_pool2d",
@@ -86,14 +86,14 @@ def leaky_relu(z: Tensor, negative_slope: float = 0.01) -> Tensor:
     return z.leaky_relu(negative_slope)
 
 
-def softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """e^(z_j) / Σ_k e^(z_k) along ``axis``."""
-    return z.softmax(axis)
+def softmax(z: Tensor, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
+    """e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
+    return z.softmax(axis, dim=dim)
 
 
-def log_softmax(z: Tensor, axis: int = -1) -> Tensor:
-    """z_j − ln Σ_k e^(z_k) along ``axis``."""
-    return z.log_softmax(axis)
+def log_softmax(z: Tensor, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> Tensor:
+    """z_j − ln Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim``; default −1)."""
+    return z.log_softmax(axis, dim=dim)
 
 
 def linear(x: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -253,8 +253,14 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
 
 
 def _class_indices(target: Any, logits: Tensor, fn: str) -> np.ndarray | None:
-    """Integer class indices as an intp array, validated; None when the target is not integer."""
+    """Integer class indices as an intp array, validated; None when the target is not integer.
+
+    A floating Tensor of one label per row (shape ``logits.shape[:-1]``, what ``Tensor(y)``
+    makes of integer labels) counts as class indices when every value is an exact integer, and
+    is a ``TypeError`` saying to keep labels integers otherwise (never rounded)."""
     arr = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if isinstance(target, Tensor) and arr.dtype.kind == "f" and arr.shape == logits.shape[:-1]:
+        arr = _integral_floats(arr, f"{fn}: class labels")
     if arr.dtype.kind not in "iu":
         return None
     if logits.ndim not in (1, 2):

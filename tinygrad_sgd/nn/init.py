@@ -12,9 +12,10 @@ Also the Xavier/Glorot and He/Kaiming schemes.  For a weight of shape (out_featu
 fan_in = in_features and fan_out = out_features; for a convolution's kernel (C_out, C, kH, kW)
 fan_in = C·kH·kW, the inputs of one neuron, and fan_out = C_out·kH·kW, as PyTorch counts them.
 
-Every random initialiser takes ``seed=``: ``None`` (the module's generator, see
-:func:`manual_seed`), an ``int``, or a ``numpy.random.Generator`` (which is advanced, so several
-layers can share one generator and still differ).  All of them work under no-grad semantics:
+Every random initialiser takes ``seed=``: ``None`` (``tg.default_generator``, which
+:func:`manual_seed`, also ``tg.manual_seed``, seeds), an ``int``, or a
+``numpy.random.Generator`` (which is advanced, so several layers can share one generator and
+still differ).  All of them work under no-grad semantics:
 they overwrite ``t.data`` in place, keep the tensor object, and return it.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Seed, Tensor, get_generator, manual_seed
 
 __all__ = [
     "calculate_gain",
@@ -43,30 +44,6 @@ __all__ = [
     "xavier_uniform_",
     "zeros_",
 ]
-
-Seed = int | np.random.Generator | None
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the generator used when ``seed=None`` (as ``torch.manual_seed`` does); return it."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-    return _generator
-
-
-def get_generator(seed: Seed = None) -> np.random.Generator:
-    """The generator for ``seed``: the module's one for None, a new one for an int, or as given."""
-    if seed is None:
-        return _generator
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.default_rng(int(seed))
-    raise TypeError(
-        f"seed must be None, an int or a numpy.random.Generator, got {type(seed).__name__}"
-    )
 
 
 def _check(t: Any, name: str) -> Tensor:

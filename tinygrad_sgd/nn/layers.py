@@ -17,10 +17,10 @@ from typing import Any, overload
 import numpy as np
 
 from ..ops.conv import pair
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import _NOT_GIVEN, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
-from .module import Module, Parameter
+from .module import Module, Parameter, as_input
 
 __all__ = [
     "AvgPool2d",
@@ -41,15 +41,23 @@ __all__ = [
 
 InitFn = Callable[[Tensor, "Tensor | None", np.random.Generator], None]
 
-#: The named initialisation schemes of :class:`Linear`: (weight scheme, bias scheme).
-INIT_SCHEMES = (
-    "scaled",
-    "standard",
-    "xavier_uniform",
-    "xavier_normal",
-    "kaiming_uniform",
-    "kaiming_normal",
-)
+#: The named initialisation schemes of :class:`Linear` and :class:`Conv2d` (the one list of
+#: them: ``build_network``, the train command's ``--init`` and checkpoints take these names):
+#: name -> (the :mod:`~tinygrad_sgd.nn.init` function that fills the weight, and whether the
+#: bias is drawn from N(0, 1), as in the book, or set to 0).  ``"xavier"`` and ``"he"`` are the
+#: normal variants of Xavier/Glorot and He/Kaiming.
+INITIALISERS: dict[str, tuple[Callable[..., Tensor], bool]] = {
+    "standard": (init_.standard_normal_, True),
+    "scaled": (init_.scaled_normal_, True),
+    "xavier_uniform": (init_.xavier_uniform_, False),
+    "xavier_normal": (init_.xavier_normal_, False),
+    "xavier": (init_.xavier_normal_, False),
+    "kaiming_uniform": (init_.kaiming_uniform_, False),
+    "kaiming_normal": (init_.kaiming_normal_, False),
+    "he": (init_.kaiming_normal_, False),
+}
+#: The names of :data:`INITIALISERS`.
+INIT_SCHEMES = tuple(INITIALISERS)
 
 
 def _initialise(
@@ -61,21 +69,19 @@ def _initialise(
     if callable(init):
         init(w, b, rng)
         return
-    if init in ("scaled", "standard"):
-        # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
-        scheme = init_.scaled_normal_ if init == "scaled" else init_.standard_normal_
-        scheme(w, seed=rng)
-        if b is not None:
-            init_.standard_normal_(b, seed=rng)
-    elif init in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"):
-        getattr(init_, init + "_")(w, seed=rng)
-        if b is not None:
-            init_.zeros_(b)
-    else:
+    if not isinstance(init, str) or init not in INITIALISERS:
         raise ValueError(
             f"{layer}: unknown init {init!r}; use one of {', '.join(INIT_SCHEMES)} "
             "or a callable init(weight, bias, rng)"
         )
+    # the book: chapter 3 scales the weights by 1/√n_in, chapter 1 does not; b ~ N(0, 1)
+    weight_init, normal_bias = INITIALISERS[init]
+    weight_init(w, seed=rng)
+    if b is not None:
+        if normal_bias:
+            init_.standard_normal_(b, seed=rng)
+        else:
+            init_.zeros_(b)
 
 
 class Linear(Module):
@@ -89,8 +95,9 @@ class Linear(Module):
     * ``"scaled"`` (default; the book's chapter 3 ``default_weight_initializer``):
       W ~ N(0, 1/in_features), b ~ N(0, 1);
     * ``"standard"`` (the book's chapter 1 ``network.py``): W ~ N(0, 1), b ~ N(0, 1);
-    * ``"xavier_uniform"``, ``"xavier_normal"``, ``"kaiming_uniform"``, ``"kaiming_normal"``:
-      W from that scheme (see :mod:`tinygrad_sgd.nn.init`), b = 0;
+    * ``"xavier_uniform"``, ``"xavier_normal"`` (also ``"xavier"``), ``"kaiming_uniform"``,
+      ``"kaiming_normal"`` (also ``"he"``): W from that scheme (see :mod:`tinygrad_sgd.nn.init`),
+      b = 0 (the table :data:`INITIALISERS`);
     * a callable ``init(weight, bias, rng)`` that fills the tensors in place (bias may be None).
 
     ``seed`` (None, an int or a ``numpy.random.Generator``) makes the values reproducible; pass one
@@ -123,15 +130,14 @@ class Linear(Module):
     def forward(self, x: Any) -> Tensor:
         """z = x Wᵀ + b for x of shape (..., in_features).
 
-        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype).  A
+        ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype, see
+        :func:`~tinygrad_sgd.nn.module.as_input`).  A
         floating input of another dtype than the layer's is a ``TypeError`` naming both, as in
         PyTorch (a float64 batch in a float32 network would silently compute in float64).
         """
         # NOTE: the hot path: one fused graph node (ops.Linear) instead of transpose, matmul, add.
         d = self.weight.dtype
-        if not isinstance(x, Tensor):
-            floating = isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind == "f"
-            x = Tensor(x, dtype=None if floating else d)
+        x = as_input(x, self)
         if x.dtype != d:
             raise TypeError(
                 f"Linear({self.in_features}, {self.out_features}): the input is {x.dtype} but "
@@ -400,9 +406,9 @@ class LeakyReLU(Module):
 class Softmax(Module):
     """a_j = e^(z_j) / Σ_k e^(z_k) along ``axis`` (PyTorch's ``dim`` is accepted as well)."""
 
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = int(axis if dim is None else dim)
+        self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
     def forward(self, z: Tensor) -> Tensor:
         """a_j = e^(z_j) / Σ_k e^(z_k) along ``axis``."""
@@ -413,11 +419,12 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """a_j = z_j − ln Σ_k e^(z_k) along ``axis``, computed stably."""
+    """a_j = z_j − ln Σ_k e^(z_k) along ``axis``, computed stably (PyTorch's ``dim`` is accepted
+    as well)."""
 
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int = _NOT_GIVEN, *, dim: int | None = None) -> None:
         super().__init__()
-        self.axis = int(axis if dim is None else dim)
+        self.axis = int(_either(type(self).__name__, axis, dim, -1))
 
     def forward(self, z: Tensor) -> Tensor:
         """a_j = z_j − ln Σ_k e^(z_k) along ``axis``."""
@@ -448,8 +455,9 @@ class Dropout(Module):
 
     A fresh mask r is drawn at every call in training mode, from the module's own generator
     ``self.generator`` (seeded by ``seed``: an int, a ``numpy.random.SeedSequence`` or
-    ``Generator``, or None for an unpredictable one), so a run is reproducible from its seed and
-    resumable from ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
+    ``Generator``, or None for one seeded from ``tg.default_generator``, see
+    ``tg.manual_seed``), so a run is reproducible from its seed and resumable from
+    ``generator.bit_generator.state``.  ``p`` must lie in [0, 1); p = 0 is the
     identity.
     """
 
@@ -465,7 +473,9 @@ class Dropout(Module):
             )
         self.p = float(p)
         self.generator = (
-            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+            seed
+            if isinstance(seed, np.random.Generator)
+            else np.random.default_rng(seed_sequence(seed))
         )
 
     def forward(self, a: Tensor) -> Tensor:

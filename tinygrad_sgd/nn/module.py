@@ -77,6 +77,29 @@ def _is_parameter(value: Any) -> bool:
     )
 
 
+def as_input(x: Any, module: Module) -> Any:
+    """An input ``x`` of ``module`` as a Tensor, when it is numbers rather than a Tensor.
+
+    A number or a (nested) list has no dtype of its own: it takes the dtype of the module's
+    parameters (the first one's; the default dtype for a module without any), so that a list
+    works in a float32 network as in a float64 one, as ``torch.tensor([...])`` (float32) works in
+    PyTorch's float32 default.  An integer ndarray takes that dtype too; a floating ndarray keeps
+    its own, so a float64 array given to a float32 layer is the ``TypeError`` of the dtype
+    policy, not a silent conversion (nor a silent float64 computation).  Anything else (a list
+    or tuple holding Tensors, a string, None) is passed on unchanged for ``forward``.
+    """
+    is_array = isinstance(x, (np.ndarray, np.generic))
+    numbers = isinstance(x, (int, float)) and not isinstance(x, bool)
+    if isinstance(x, (list, tuple)):
+        numbers = not any(isinstance(v, Tensor) for v in x)
+    if not (is_array or numbers):
+        return x
+    if is_array and x.dtype.kind in "fb":
+        return Tensor(x)
+    first = next(iter(module.parameters()), None)
+    return Tensor(x, dtype=None if first is None else first.dtype)
+
+
 class Module:
     """Base class of every layer and network.
 
@@ -114,6 +137,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward(*args, **kwargs)``, with the first argument made a Tensor when it is what
+        ``Tensor()`` accepts (a number, a nested list of numbers, an ndarray), so that
+        ``nn.Linear(4, 2)([[1.0, 2.0, 3.0, 4.0]])`` works as in PyTorch; see
+        :func:`as_input` for its dtype."""
+        if args and not isinstance(args[0], Tensor):
+            args = (as_input(args[0], self), *args[1:])
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------ registration

@@ -209,6 +209,22 @@ class Abs(Function):
         return g * np.sign(np.asarray(x))
 
 
+class Round(Function):
+    """z = x rounded to ``decimals`` decimal places (``np.round``: halves go to the even
+    neighbour).  z is constant between the jumps at the half-way points, so ∂z/∂x = 0 there
+    (at a jump the derivative does not exist; 0 is used, as in PyTorch)."""
+
+    array_backward = True
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, decimals: int) -> np.ndarray:
+        return np.round(x, decimals)
+
+    @staticmethod
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None]:
+        return g * 0, None
+
+
 class Sin(Function):
     """z = sin x.   ∂z/∂x = cos x."""
 

@@ -8,9 +8,10 @@ operation: the number of cases, the worst absolute error |a − n| and relative 
 the first- and second-order verdicts.  The exit status is 1 if anything failed, else 0.
 :func:`run` does all this; the command's options are parsed in :mod:`tinygrad_sgd.cli.gradcheck`.
 
-Your own operations: ``--module NAME`` imports the module ``NAME`` (it must be importable, e.g.
-on ``PYTHONPATH``) and checks the :class:`~tinygrad_sgd.testing.op_table.OpSpec` rows in its
-``OPS`` attribute (a list or tuple) after the built-in ones, so ``--ops`` can select them::
+Your own operations: ``--module NAME`` imports the module ``NAME`` (from the current directory or
+the import path, e.g. ``PYTHONPATH``) and checks the
+:class:`~tinygrad_sgd.testing.op_table.OpSpec` rows in its ``OPS`` attribute (a list or
+tuple) after the built-in ones, so ``--ops`` can select them::
 
     python -m tinygrad_sgd gradcheck --module myops --ops 'cube*'
 
@@ -23,6 +24,7 @@ Example output::
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -38,11 +40,24 @@ DEFAULT_EXAMPLES = 25
 
 
 def load_module_ops(name: str) -> list[OpSpec]:
-    """The rows of ``module.OPS`` for ``--module``; a clear ``ValueError`` when unusable."""
+    """The rows of ``module.OPS`` for ``--module``; a clear ``ValueError`` when unusable.
+
+    The module is looked for on the import path with the current directory first, as
+    ``python -m`` and ``python script.py`` users expect, also from the ``tinygrad-sgd`` script
+    and ``python -P`` (which leave the current directory out): ``gradcheck --module mymod`` run
+    where ``mymod.py`` is finds it.
+    """
+    cwd = os.getcwd()
+    added = "" not in sys.path and cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(name)
     except ImportError as e:
         raise ValueError(f"--module {name}: cannot import it ({e})") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
     ops = getattr(module, "OPS", None)
     if not isinstance(ops, (list, tuple)) or not all(isinstance(o, OpSpec) for o in ops):
         raise ValueError(

@@ -630,6 +630,8 @@ def _fold_ref(y: np.ndarray, size: Any, stride: Any) -> np.ndarray:
 
 _POS = Domain(0.2, 3.0)  # log, sqrt, real powers: away from the pole/branch point at 0
 _NONZERO = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.25)  # divisors: |1/x''| stays moderate
+# round: jumps at the half-integers, flat (derivative 0) in between
+_HALVES = Domain(-3.0, 3.0, avoid=(-2.5, -1.5, -0.5, 0.5, 1.5, 2.5), margin=0.01)
 _KINK0 = Domain(-3.0, 3.0, avoid=(0.0,), margin=0.01)  # relu, abs, leaky_relu: kink at 0
 _AXES = Domain(-3.0, 3.0)
 _PROB = Domain(0.05, 0.95)  # probabilities fed to ln a and ln(1 − a): away from the poles
@@ -717,6 +719,7 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("log", lambda x: x.log(), np.log, domain=_POS, expression="log"),
     OpSpec("sqrt", lambda x: x.sqrt(), np.sqrt, domain=_POS, expression="sqrt"),
     OpSpec("abs", lambda x: x.abs(), np.abs, domain=_KINK0, expression="abs"),
+    OpSpec("round", lambda x: x.round(), np.round, domain=_HALVES),
     OpSpec("sin", lambda x: x.sin(), np.sin, expression="sin"),
     OpSpec("cos", lambda x: x.cos(), np.cos, expression="cos"),
     OpSpec("tanh", lambda x: x.tanh(), np.tanh, expression="tanh"),

@@ -23,7 +23,7 @@ from typing import Any
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ..gradcheck import _check_settings
@@ -178,7 +178,11 @@ def check_op(
     small input and raised as :class:`~tinygrad_sgd.testing.checker.OpCheckError`.
 
     ``max_examples`` overrides the active Hypothesis profile's number of examples (the other
-    settings, e.g. ``derandomize``, are kept).  Call it from a test function::
+    settings, e.g. ``derandomize``, are kept), except that the checks run without Hypothesis's
+    deadline and its ``too_slow`` health check, whatever the profile says: the finite
+    differences of one example can take longer than the default 200 ms on a busy machine, and
+    a test suite should then get the result of the checks, never ``DeadlineExceeded`` or
+    ``FlakyFailure``.  Call it from a test function::
 
         def test_cube():
             check_op(OpSpec("cube", lambda x: Cube.apply(x), lambda x: x**3))
@@ -194,12 +198,14 @@ def check_op(
         assert_case(spec, case, seed=seed, eps=eps, atol=atol, rtol=rtol, second_order=second_order)
 
     property_of_op.__name__ = f"check_op[{spec.name}]"
-    test = (
-        property_of_op
-        if max_examples is None
-        else settings(max_examples=max_examples)(property_of_op)
-    )
-    test()
+    # settings(...) inherits every other value from the active profile
+    own: dict[str, Any] = {
+        "deadline": None,
+        "suppress_health_check": [*settings().suppress_health_check, HealthCheck.too_slow],
+    }
+    if max_examples is not None:
+        own["max_examples"] = max_examples
+    settings(**own)(property_of_op)()
 
 
 def op_test(spec: OpSpec, **kwargs: Any) -> Any:

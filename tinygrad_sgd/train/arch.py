@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..tensor import Tensor
+from ..tensor import Tensor, seed_sequence
 
 __all__ = ["ARCH_GRAMMAR", "Conv", "Fc", "Pool", "arch_layers", "parse_arch"]
 
@@ -183,7 +183,7 @@ def arch_layers(
     n = math.prod(shape)
     sizes = [n] + [x.neurons for x in layers if isinstance(x, Fc)] + [n_out]
     count = len(sizes) - 1 if modules else len(sizes) - 2  # before each Linear but a first
-    seeds = iter((dropout_seed or np.random.SeedSequence()).spawn(count) if dropout else [])
+    seeds = iter(seed_sequence(dropout_seed).spawn(count) if dropout else [])
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         if dropout and modules:
             modules.append(nn.Dropout(dropout, seed=next(seeds)))

@@ -31,20 +31,23 @@ hidden layer, ‖∂C/∂bˡ‖ (:func:`gradient_speeds`, ``report_gradients``).
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import numpy as np
 
 from .. import nn, optim
 from ..autograd import no_grad
 from ..data import DataLoader
-from ..tensor import Tensor
+from ..tensor import Tensor, get_generator, seed_sequence
 from .arch import arch_layers
 
 __all__ = [
@@ -67,8 +70,8 @@ __all__ = [
 #: The costs: C = 1/2n Σ‖y − a‖², the cross-entropy −1/n Σ [y ln a + (1 − y) ln(1 − a)], and
 #: the log-likelihood −1/n Σ ln a_y.
 COSTS = ("quadratic", "cross-entropy", "log-likelihood")
-#: Weight initialisations: w ~ N(0, 1), or N(0, 1/n_in) (chapter 3's scaled one).
-INITS = ("standard", "scaled")
+#: The initialisations of the book's network: those of its layers (nn.layers.INITIALISERS).
+INITS = nn.layers.INIT_SCHEMES
 #: Output layers: a = σ(z), or the softmax a_j = e^{z_j} / Σ_k e^{z_k}.
 OUTPUTS = ("sigmoid", "softmax")
 #: Hidden layers' activations a = σ(z), tanh(z) or max(0, z).
@@ -80,6 +83,39 @@ Split = tuple[np.ndarray, np.ndarray]
 
 # fit's and train's reports (the book's epoch lines) when no ``log`` callable is given.
 logger = logging.getLogger("tinygrad_sgd.train")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unknown_keywords(fn: str, unknown: Iterable[str], accepted: Iterable[str]) -> TypeError:
+    """The ``TypeError`` for keywords that ``fn`` does not take: it names them, the accepted
+    name closest to each (``epoch`` → ``epochs``), and every accepted keyword."""
+    accepted = list(accepted)
+    parts = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, accepted, n=1)
+        parts.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return TypeError(
+        f"{fn}: unknown keyword argument(s) {', '.join(parts)}; accepted: {', '.join(accepted)}"
+    )
+
+
+def _keywords_named(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make an unknown keyword a :func:`_unknown_keywords` error (Python's own names only the
+    bad keyword), so that ``fit(epoch=2)`` says that ``epochs`` was meant."""
+    params = inspect.signature(fn).parameters.values()
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = frozenset(accepted)
+
+    @functools.wraps(fn)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise _unknown_keywords(fn.__name__, unknown, accepted)
+        return fn(*args, **kwargs)
+
+    return checked
 
 
 def _is_number(value: Any) -> bool:
@@ -384,6 +420,7 @@ def plateau_patience(spec: str) -> int | None:
 # ----------------------------------------------------------------------------------- network
 
 
+@_keywords_named
 def build_network(
     sizes: Sequence[int],
     init: str = "standard",
@@ -400,13 +437,16 @@ def build_network(
 
     ``sizes = [784, 30, 10]`` gives ``Sequential(Linear(784, 30), Sigmoid(), Linear(30, 10),
     Sigmoid())``. ``init="standard"`` draws every weight and bias from N(0, 1) (chapter 1);
-    ``"scaled"`` draws weights from N(0, 1/n_in) and biases from N(0, 1) (chapter 3).
+    ``"scaled"`` draws weights from N(0, 1/n_in) and biases from N(0, 1) (chapter 3); the other
+    names of :data:`INITS` (``"xavier"``, ``"he"``, ...) are the layers' schemes (see
+    :class:`~tinygrad_sgd.nn.Linear`), with biases 0.
 
     Chapter 3 and 5's variations: ``activation`` (``"sigmoid"``, ``"tanh"`` or ``"relu"``) is
     the hidden neurons' function; ``output="softmax"`` ends in a softmax layer
     a_j = e^(z_j) / Σ_k e^(z_k) (train it with ``cost="log-likelihood"``); ``dropout = p > 0``
     puts an :class:`~tinygrad_sgd.nn.Dropout` after every hidden layer, each with its own
-    generator spawned from ``dropout_seed``.
+    generator spawned from ``dropout_seed``.  ``seed`` and ``dropout_seed`` left None draw from
+    ``tg.default_generator``, so ``tg.manual_seed(s)`` makes the network reproducible.
 
     Chapter 6: ``arch`` (e.g. ``"conv20x5,pool2,fc100"``, see :mod:`tinygrad_sgd.train.arch`)
     gives the hidden layers, convolutional, pooling and fully connected, and ``sizes`` is then
@@ -430,14 +470,10 @@ def build_network(
         raise ValueError(
             f"build_network: output must be one of {', '.join(OUTPUTS)}, got {output!r}"
         )
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = get_generator(seed)
     hidden_act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
     n_hidden = len(sizes) - 2
-    ss = (
-        dropout_seed
-        if isinstance(dropout_seed, np.random.SeedSequence)
-        else np.random.SeedSequence(dropout_seed)
-    )
+    ss = seed_sequence(dropout_seed)
     output_layer = nn.Softmax if output == "softmax" else nn.Sigmoid
     if arch is not None:
         modules = arch_layers(
@@ -607,6 +643,7 @@ class _Progress:
             self.stream.flush()
 
 
+@_keywords_named
 def fit(
     model: nn.Module,
     train_data: Split,
@@ -644,8 +681,9 @@ def fit(
 
     ``cost``: ``"quadratic"`` (C = 1/2n Σ ‖y − a‖²), ``"cross-entropy"`` (chapter 3) or
     ``"log-likelihood"`` (C = −ln a_y, for a network ending in ``nn.Softmax``).
-    ``seed`` seeds the shuffling; or pass a ``loader`` over ``(X, one-hot Y)`` (in the model's
-    dtype), e.g. one whose generator state was restored from a checkpoint. Epochs are numbered
+    ``seed`` seeds the shuffling (None: from ``tg.default_generator``, see ``tg.manual_seed``);
+    or pass a ``loader`` over ``(X, one-hot Y)`` (in the model's dtype), e.g. one whose
+    generator state was restored from a checkpoint. Epochs are numbered
     from ``start_epoch`` to ``epochs − 1``, appending to ``history``; ``on_epoch_end(k, history)``
     runs after each (e.g. to save a checkpoint).
     ``progress``: a progress bar on stderr during each epoch (default: when stderr is a terminal).

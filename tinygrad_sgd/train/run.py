@@ -9,6 +9,7 @@ exactly, and at the end it can draw the learning curves (:func:`plot_history`).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from .loop import (
     NoImprovement,
     PlateauSchedule,
     Split,
+    _unknown_keywords,
     build_network,
     fit,
     logger,
@@ -901,7 +903,8 @@ def _train(
     """:func:`train` once its outputs are checked and its checkpoint locked."""
     unknown = [k for k in overrides if k not in CONFIG_FIELDS]
     if unknown:
-        raise TypeError(f"train: unknown config field(s) {', '.join(unknown)}")
+        own = [p for p in inspect.signature(train).parameters if p not in ("config", "overrides")]
+        raise _unknown_keywords("train", unknown, own + list(CONFIG_FIELDS))
     start_epoch = 0
     history = History()
     if resume is not None:
