@@ -131,13 +131,14 @@ class Linear(Module):
         """z = x Wᵀ + b for x of shape (..., in_features).
 
         ``x`` may be anything ``Tensor()`` accepts (a nested list takes the layer's dtype, see
-        :func:`~tinygrad_sgd.nn.module.as_input`).  A
-        floating input of another dtype than the layer's is a ``TypeError`` naming both, as in
-        PyTorch (a float64 batch in a float32 network would silently compute in float64).
+        :func:`~tinygrad_sgd.nn.module.as_input`).  A floating input of another dtype than the
+        layer's is a ``TypeError`` naming both, as in PyTorch (a float64 batch in a float32
+        network would silently compute in float64).
         """
         # NOTE: the hot path: one fused graph node (ops.Linear) instead of transpose, matmul, add.
         d = self.weight.dtype
-        x = as_input(x, self)
+        if not isinstance(x, Tensor):
+            x = as_input(x, self)
         if x.dtype != d:
             raise TypeError(
                 f"Linear({self.in_features}, {self.out_features}): the input is {x.dtype} but "
