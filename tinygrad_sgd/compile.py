@@ -76,7 +76,8 @@ class _ReplayContext:
 
     @property
     def name(self) -> str:
-        return self.fn.__name__
+        name: str = self.fn.__name__
+        return name
 
 
 def _describe(a: Any) -> str:
@@ -458,8 +459,8 @@ def _same(a: Any, b: Any) -> bool:
         a, b = getattr(a, "data", a), getattr(b, "data", b)
     if a is None or b is None:
         return a is b
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    x, y = np.asarray(a), np.asarray(b)
+    return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
 # ------------------------------------------------------------------ the compiled step

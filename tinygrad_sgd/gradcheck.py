@@ -277,7 +277,9 @@ def _differentiable(o: Tensor) -> bool:
     return o.dtype.kind == "f" and o.size > 0
 
 
-def _substitute(args: Sequence[Any], diff: Sequence[int], arrays: dict[int, np.ndarray]) -> list:
+def _substitute(
+    args: Sequence[Any], diff: Sequence[int], arrays: dict[int, np.ndarray]
+) -> list[Any]:
     """``args`` with the differentiated inputs replaced by (perturbed) arrays as Tensors."""
     new = list(args)
     for i in diff:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..tensor import Tensor
 
 Grad = Any  # what formulas handle: arrays, or Tensors under create_graph (what both share)
-_Tensor: Any = None  # the Tensor class, set by tensor.py (which sits above the engine)
+_Tensor: type[Tensor] = None  # type: ignore[assignment]  # None until tensor.py (above) sets it
 
 # The observer point: ``_state.observers`` (per thread: debug.py's trace, detect_anomaly, ...).
 # ``Function.apply`` calls each one's ``forward(fn, ctx, out, args)`` (ctx None: not recorded),

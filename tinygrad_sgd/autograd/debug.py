@@ -1,6 +1,6 @@
 """Study tools that watch the engine: :class:`trace` and :class:`detect_anomaly`.
 
-Both attach to the core through its one observer point (``core._state.observers``, per thread):
+Both attach to the core through its one observer point (``mode._state.observers``, per thread):
 an observer's ``forward(fn, ctx, out, args)`` runs after every ``Function.apply`` and its
 ``backward(ctx, delta, input_grads)`` after every op's backward.  The core knows nothing else
 about them, and costs nothing extra when none is active.
@@ -12,25 +12,28 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import ContextDecorator
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 
 from . import core
 from .core import Context, Function
+from .mode import _state
+
+_O = TypeVar("_O", bound="_Observer")
 
 
 class _Observer(ContextDecorator):
     """Entering adds this object to the thread's observers; leaving removes it."""
 
-    def __enter__(self) -> Any:
-        core._state.observers += (self,)
+    def __enter__(self: _O) -> _O:
+        _state.observers += (self,)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        obs = list(core._state.observers)
+        obs = list(_state.observers)
         del obs[len(obs) - 1 - obs[::-1].index(self)]  # the innermost entry of this object
-        core._state.observers = tuple(obs)
+        _state.observers = tuple(obs)
 
     def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
         """Called after each op's forward with the op, its context, its output and its inputs."""
@@ -101,9 +104,6 @@ class trace(_Observer):
             )
         self._file: TextIO | None = sys.stdout if file == "stdout" else file  # type: ignore[assignment]
 
-    def __enter__(self) -> trace:
-        return super().__enter__()
-
     def __iter__(self) -> Iterator[TraceStep]:
         return iter(self.steps)
 
@@ -141,9 +141,6 @@ class detect_anomaly(_Observer):
     contains NaN or infinity, naming the op and the file and line of the user's code that
     created it.  Slower (every result is scanned), so meant for debugging.
     """
-
-    def __enter__(self) -> detect_anomaly:
-        return super().__enter__()
 
     def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
         """Raise :class:`AnomalyError` when an op's output holds NaN or ±∞, naming the op and
@@ -202,7 +199,8 @@ def _backward_running() -> Context | None:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code is core._propagate.__code__:
-            return frame.f_locals["ctx"]
+            ctx: Context = frame.f_locals["ctx"]
+            return ctx
         frame = frame.f_back  # type: ignore[assignment]
     return None
 

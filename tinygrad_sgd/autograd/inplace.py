@@ -124,7 +124,8 @@ def owned(g: np.ndarray) -> np.ndarray:
     """
     if g.base is None and sys.getrefcount(g) <= _SOLE_OWNER_REFS:
         return g
-    return g.copy()
+    copy: np.ndarray = g.copy()
+    return copy
 
 
 def _count_sole_owner_refs() -> int:

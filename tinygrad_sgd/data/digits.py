@@ -45,6 +45,7 @@ def load_digits(
         raise ValueError(f"{ref}: unexpected shapes {X_train.shape}, {X_test.shape}")
 
     def scale(X: np.ndarray) -> np.ndarray:
-        return X.astype(dt) / dt.type(16)
+        scaled: np.ndarray = X.astype(dt) / dt.type(16)
+        return scaled
 
     return (scale(X_train), y_train.astype(np.int64)), (scale(X_test), y_test.astype(np.int64))

@@ -38,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -181,7 +181,7 @@ class _DataFile:
             self._file.close()
             raise
 
-    def _read(self, read: Any, n: int) -> bytes:
+    def _read(self, read: Callable[[int], bytes], n: int) -> bytes:
         try:
             return read(n)
         except (OSError, EOFError, zlib.error) as e:  # a garbled deflate stream: zlib.error
@@ -356,7 +356,7 @@ _RECONSTRUCT: Any = _ndarray_reduce[0]  # numpy's own _reconstruct, wherever thi
 
 
 def _safe_dtype(*args: Any) -> np.dtype[Any]:
-    dt = np.dtype(*args)
+    dt: np.dtype[Any] = np.dtype(*args)
     if dt.hasobject:
         raise pickle.UnpicklingError("object arrays are not allowed in an MNIST pickle")
     return dt
@@ -414,7 +414,8 @@ def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.n
     if order not in ("C", "F"):
         raise pickle.UnpicklingError(f"bad array order {order!r}")
     flat = np.frombuffer(buf, dtype=dt)  # type: ignore[arg-type]
-    return flat.reshape(tuple(shape), order="F" if order == "F" else "C").copy()
+    array: np.ndarray = flat.reshape(tuple(shape), order="F" if order == "F" else "C").copy()
+    return array
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
@@ -437,7 +438,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
             if subtype is not array_type:
                 raise pickle.UnpicklingError("_reconstruct may only build numpy.ndarray")
             budget.charge(shape, dtype)
-            return _RECONSTRUCT(subtype, shape, dtype)
+            array: np.ndarray = _RECONSTRUCT(subtype, shape, dtype)
+            return array
 
         def frombuffer(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
             budget.charge(shape, dtype)

@@ -246,7 +246,7 @@ class Conv2d(Module):
 class _Pool2d(Module):
     """A pooling layer: windows of ``kernel_size`` every ``stride`` (by default the kernel size)."""
 
-    _pool: Any = None  # the function of nn.functional that pools
+    _pool: Callable[..., Tensor]  # the function of nn.functional that pools
 
     def __init__(
         self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None

@@ -363,7 +363,7 @@ def _linear_shapes(bias: bool) -> Callable[[Draw], list[Shape]]:
 def _linear_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     # z_o = Σ_i x_i W_oi for every batch index.  NOTE: matmul, not einsum: with infinities
     # among the values the order of the sum decides between inf and nan (inf − inf).
-    z = np.matmul(x, w.T)
+    z: np.ndarray = np.matmul(x, w.T)
     return z if b is None else z + b
 
 
@@ -411,11 +411,13 @@ def _reduce_ref(per: np.ndarray, reduction: str) -> Any:
 
 
 def _one_hot_ref(target: Any, k: int) -> np.ndarray:
-    return np.eye(k)[np.asarray(target)]  # (a tuple would index eye's axes instead)
+    rows: np.ndarray = np.eye(k)[np.asarray(target)]  # (a tuple would index eye's axes instead)
+    return rows
 
 
 def _log_softmax_ref(z: np.ndarray) -> np.ndarray:
-    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    log_softmax: np.ndarray = z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
+    return log_softmax
 
 
 def _examples(a: np.ndarray) -> int:
@@ -432,7 +434,8 @@ def _bce_ref(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     a = y = 1 (the limit; NumPy alone would give NaN there)."""
     pos = np.where((y == 0) & (a == 0), 1.0, a)
     neg = np.where((y == 1) & (a == 1), 1.0, 1 - a)
-    return -(y * np.log(pos) + (1 - y) * np.log(neg))
+    bce: np.ndarray = -(y * np.log(pos) + (1 - y) * np.log(neg))
+    return bce
 
 
 def _cross_entropy_rows_ref(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:

@@ -145,7 +145,10 @@ class HypothesisDraw(Draw):
     def broadcastable_shapes(
         self, n: int, min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4
     ) -> tuple[Shape, ...]:
-        return self._draw(broadcastable_shapes(n, min_dims, max_dims, min_side, max_side))
+        drawn: tuple[Shape, ...] = self._draw(
+            broadcastable_shapes(n, min_dims, max_dims, min_side, max_side)
+        )
+        return drawn
 
     def _uniform(self, shape: Shape, low: float, high: float) -> np.ndarray:
         elements = st.floats(low, high, allow_nan=False, allow_infinity=False)
