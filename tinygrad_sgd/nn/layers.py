@@ -17,7 +17,7 @@ from typing import Any, overload
 import numpy as np
 
 from ..ops.conv import pair
-from ..tensor import _NOT_GIVEN, Tensor, _either, get_default_dtype, seed_sequence
+from ..tensor import _NOT_GIVEN, Seed, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
 from .functional import avg_pool2d, conv2d, linear, max_pool2d
 from .module import Module, Parameter, as_input
@@ -60,9 +60,7 @@ INITIALISERS: dict[str, tuple[Callable[..., Tensor], bool]] = {
 INIT_SCHEMES = tuple(INITIALISERS)
 
 
-def _initialise(
-    layer: str, w: Tensor, b: Tensor | None, init: str | InitFn, seed: init_.Seed
-) -> None:
+def _initialise(layer: str, w: Tensor, b: Tensor | None, init: str | InitFn, seed: Seed) -> None:
     """Fill a layer's weight and bias with the scheme ``init`` (see :class:`Linear`); n_in is
     the weight's fan-in, every axis but the first (in_features, or C·kH·kW for a kernel)."""
     rng = init_.get_generator(seed)
@@ -114,7 +112,7 @@ class Linear(Module):
         out_features: int,
         bias: bool = True,
         init: str | InitFn = "scaled",
-        seed: init_.Seed = None,
+        seed: Seed = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()
@@ -123,7 +121,7 @@ class Linear(Module):
         _add_parameters(self, "Linear", (self.out_features, self.in_features), bias, dtype)
         self.reset_parameters(init, seed)
 
-    def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
+    def reset_parameters(self, init: str | InitFn = "scaled", seed: Seed = None) -> None:
         """(Re)initialise weight and bias with the scheme ``init`` (see the class docstring)."""
         _initialise("Linear", self.weight, self.bias, init, seed)
 
@@ -210,7 +208,7 @@ class Conv2d(Module):
         padding: int | tuple[int, int] = 0,
         bias: bool = True,
         init: str | InitFn = "scaled",
-        seed: init_.Seed = None,
+        seed: Seed = None,
         dtype: Any = None,
     ) -> None:
         super().__init__()
@@ -223,7 +221,7 @@ class Conv2d(Module):
         _add_parameters(self, "Conv2d", shape, bias, dtype)
         self.reset_parameters(init, seed)
 
-    def reset_parameters(self, init: str | InitFn = "scaled", seed: init_.Seed = None) -> None:
+    def reset_parameters(self, init: str | InitFn = "scaled", seed: Seed = None) -> None:
         """(Re)initialise weight and bias with the scheme ``init`` (see :class:`Linear`)."""
         _initialise("Conv2d", self.weight, self.bias, init, seed)
 
