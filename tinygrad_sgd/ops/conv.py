@@ -28,12 +28,16 @@ is ∂C/∂w = δ a^(l−1), the second δ^(l−1) = (w^l)ᵀ δ^l, each read wi
 second derivatives come for free.
 
 Pooling: :class:`MaxPool2d` and :class:`AvgPool2d` reduce each window to one number.  Their
-backward passes spread δ back over the windows and add up what lands on each pixel: that sum is
-:class:`Fold2d`, the adjoint of cutting an image into windows (:class:`Unfold2d`).
+backward passes spread δ back over the windows, weighted per tap (1 on a window's maxima, or
+1/(kh·kw) for the mean), and add up what lands on each pixel: :class:`Spread2d`, the adjoint of
+the weighted window sums :class:`SumPool2d`.  :class:`Unfold2d` cuts an image into its windows
+and :class:`Fold2d`, its adjoint, adds them back.
 
 Memory: every op here reads the input through strided *views* of its windows (no copy), and the
 matrix product of a convolution copies at most :data:`WINDOW_BYTES` of unfolded windows at a
-time, by splitting the batch and the sum over channels into blocks (see :func:`correlate`).
+time, by splitting the batch and the sum over channels into blocks (see :func:`correlate`).  A
+convolution unfolded in one block keeps that copy until its backward pass, which sums ∂C/∂w
+over the same windows.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Context, Function, Grad
-from .shape import BroadcastTo, ScatterAdd
+from .shape import ScatterAdd
 
 __all__ = [
     "WINDOW_BYTES",
@@ -52,6 +56,8 @@ __all__ = [
     "Conv2d",
     "Fold2d",
     "MaxPool2d",
+    "Spread2d",
+    "SumPool2d",
     "Unfold2d",
     "correlate",
     "out_size",
@@ -149,9 +155,13 @@ def _block(total: int, per_item: int, budget: int) -> int:
     return max(1, min(total, budget // max(per_item, 1)))
 
 
-def correlate(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+def correlate(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+) -> tuple[np.ndarray, np.ndarray | None]:
     """z[n, o, i, j] = Σ_{c, u, v} xp[n, c, s·i + d·u, s·j + d·v] · w[o, c, u, v], for an already
-    padded ``xp`` (N, C, H, W) and a kernel ``w`` (O, C, kh, kw); returns (N, O, Ho, Wo).
+    padded ``xp`` (N, C, H, W) and a kernel ``w`` (O, C, kh, kw); returns z (N, O, Ho, Wo) and
+    the windows as rows[n, (i, j), (c, u, v)] = xp[n, c, s·i + d·u, s·j + d·v], a (N, Ho·Wo,
+    C·kh·kw) array, or None when they were unfolded in blocks.
 
     The windows are unfolded into a matrix of N · Ho·Wo rows and C·kh·kw columns (a copy: the
     only one) and multiplied by the kernel as a (C·kh·kw, O) matrix.  The unfolded copy takes at
@@ -173,14 +183,15 @@ def correlate(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np
     for n0 in range(0, n, nb):
         acc = None
         for c0 in range(0, c, cb):
-            part = _correlate_block(win[n0 : n0 + nb, c0 : c0 + cb], w[:, c0 : c0 + cb])
+            part, _ = _correlate_block(win[n0 : n0 + nb, c0 : c0 + cb], w[:, c0 : c0 + cb])
             acc = part if acc is None else np.add(acc, part, out=acc)
         out[n0 : n0 + nb] = 0 if acc is None else acc
-    return out
+    return out, None
 
 
-def _correlate_block(win: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """One block of :func:`correlate`: the windows ``win`` (N, C, kh, kw, Ho, Wo) times ``w``."""
+def _correlate_block(win: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One block of :func:`correlate`: the windows ``win`` (N, C, kh, kw, Ho, Wo) times ``w``,
+    and the windows as (N, Ho·Wo, C·kh·kw) rows."""
     n, c, kh, kw, ho, wo = win.shape
     o = w.shape[0]
     wm = w.reshape(o, c * kh * kw)
@@ -188,9 +199,10 @@ def _correlate_block(win: np.ndarray, w: np.ndarray) -> np.ndarray:
     # output (Wo pixels) or a row of the kernel (kw pixels).  Both orders give the same sums.
     if wo >= kw:
         cols = win.reshape(n, c * kh * kw, ho * wo)
-        return np.matmul(wm, cols).reshape(n, o, ho, wo)
+        return np.matmul(wm, cols).reshape(n, o, ho, wo), cols.transpose(0, 2, 1)
     rows = win.transpose(0, 4, 5, 1, 2, 3).reshape(n, ho * wo, c * kh * kw)
-    return np.ascontiguousarray(np.matmul(rows, wm.T).transpose(0, 2, 1)).reshape(n, o, ho, wo)
+    z = np.ascontiguousarray(np.matmul(rows, wm.T).transpose(0, 2, 1)).reshape(n, o, ho, wo)
+    return z, rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,9 +244,9 @@ class Conv2d(Function):
         padding: Pads,
         dilation: Pair,
     ) -> np.ndarray:
-        ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding, ctx.dilation = stride, padding, dilation
-        z = correlate(pad(x, padding), w, stride, dilation)
+        z, rows = correlate(pad(x, padding), w, stride, dilation)
+        ctx.save_for_backward(x, w, rows)
         if b is None:
             return z
         if b.dtype == z.dtype:
@@ -244,7 +256,7 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, Grad | None]:
-        x, w = ctx.saved_tensors
+        x, w, rows = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         (sh, sw), (dh, dw) = ctx.stride, ctx.dilation
         top, bottom, left, right = ctx.padding
@@ -265,6 +277,17 @@ class Conv2d(Function):
                 wd + left - sw * (wo - 1) - 1,
             )
             gx = Conv2d.call(spread, flipped, None, stride=(1, 1), padding=full, dilation=(dh, dw))
+        if type(g) is np.ndarray and (need_b or (need_w and rows is not None)):
+            # NOTE: on arrays both sums are matrix products, ∂C/∂w over the forward's unfolded
+            # windows: faster than unfolding x again, or reducing δ over three axes (measured
+            # in benchmarks/README.md, chapter 6).  Under create_graph: the Conv2d call below.
+            per_map = g.reshape(n, o, ho * wo)
+            if need_w and rows is not None:
+                gw = np.matmul(per_map, rows).sum(axis=0).reshape(w.shape)
+                need_w = False
+            if need_b:
+                gb = np.matmul(per_map, np.ones(ho * wo, g.dtype)).sum(axis=0)
+                need_b = False
         if need_w:
             unreached_h = h + top + bottom - sh * (ho - 1) - 1 - dh * (kh - 1)
             unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
@@ -326,12 +349,85 @@ class Fold2d(Function):
         return Unfold2d.call(g, ctx.kernel, ctx.stride), None, None
 
 
+class SumPool2d(Function):
+    """z[n, c, i, j] = Σ_{u,v} m_uv[n, c, i, j] · x[n, c, s·i + u, s·j + v]: the sum of each kh×kw
+    window of x, ``stride`` apart, tap (u, v) weighted by ``masks[u·kw + v]`` (constants of z's
+    shape; every weight 1 when ``masks`` is None).
+
+    ∂C/∂x = Spread2d(δ, masks): each pixel collects m·δ from every window it is in.
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: np.ndarray,
+        masks: list[np.ndarray] | None,
+        kernel: Pair,
+        stride: Pair,
+    ) -> np.ndarray:
+        ctx.masks, ctx.kernel, ctx.stride, ctx.size = masks, kernel, stride, x.shape[2:]
+        win = windows(x, kernel, stride)
+        out = np.zeros(win.shape[:2] + win.shape[4:], dtype=x.dtype)
+        for t, (u, v) in enumerate(taps(kernel)):
+            out += win[:, :, u, v] if masks is None else win[:, :, u, v] * masks[t]
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None, None]:
+        return Spread2d.call(g, ctx.masks, ctx.kernel, ctx.stride, ctx.size), None, None, None
+
+
+class Spread2d(Function):
+    """z[n, c, h, w] = Σ over the taps (u, v) and windows (i, j) with s·i + u = h, s·j + v = w of
+    m_uv[n, c, i, j] · y[n, c, i, j]: each y (N, C, Ho, Wo) spread over the kh×kw window it
+    stands for in an image of ``size`` (H, W), tap (u, v) weighted by ``masks[u·kw + v]``
+    (constants of y's shape; all 1 when None), overlaps added: the adjoint of
+    :class:`SumPool2d`.
+
+    ∂C/∂y = SumPool2d(δ, masks).
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        y: np.ndarray,
+        masks: list[np.ndarray] | None,
+        kernel: Pair,
+        stride: Pair,
+        size: Pair,
+    ) -> np.ndarray:
+        ctx.masks, ctx.kernel, ctx.stride = masks, kernel, stride
+        (kh, kw), (sh, sw) = kernel, stride
+        n, c, ho, wo = y.shape
+        apart = sh >= kh and sw >= kw  # no pixel is in two windows: write, don't add
+        tiled = (sh, sw) == (kh, kw) and tuple(size) == (kh * ho, kw * wo)  # every pixel in one
+        out = (np.empty if tiled else np.zeros)((n, c) + tuple(size), dtype=y.dtype)
+        win = windows(out, kernel, stride, writeable=True)
+        for t, (u, v) in enumerate(taps(kernel)):
+            tap = win[:, :, u, v]
+            if not apart:
+                tap += y if masks is None else y * masks[t]
+            elif masks is None:
+                tap[...] = y
+            else:
+                np.multiply(y, masks[t], out=tap)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None, None, None]:
+        return SumPool2d.call(g, ctx.masks, ctx.kernel, ctx.stride), None, None, None, None
+
+
 class MaxPool2d(Function):
     """z[n, c, i, j] = max of the kh×kw window of x at (s·i, s·j).
 
     ∂z/∂x = 1/k for the k elements of a window equal to its maximum, else 0 (ties share, as
-    :class:`~.reduce.Max` does): ∂C/∂x = Fold2d(δ/k on the maxima), the mask of maxima and k
-    locally constant.
+    :class:`~.reduce.Max` does): ∂C/∂x = Spread2d(δ/k, the masks of the maxima), the masks and
+    k locally constant.
     """
 
     array_backward = True
@@ -351,19 +447,19 @@ class MaxPool2d(Function):
         x, out = ctx.saved_tensors
         xv, ov = np.asarray(x), np.asarray(out)
         win = windows(xv, ctx.kernel, ctx.stride)
-        hit = np.empty(win.shape, dtype=bool)
-        for u, v in taps(ctx.kernel):
-            np.equal(win[:, :, u, v], ov, out=hit[:, :, u, v])
-        k = hit.sum(axis=(2, 3), dtype=xv.dtype)  # the tied maxima of each window
-        n, c, ho, wo = ov.shape
-        spread = (g / k).reshape(n, c, 1, 1, ho, wo) * hit
-        return Fold2d.call(spread, xv.shape[2:], ctx.stride), None, None
+        hits = [np.equal(win[:, :, u, v], ov) for u, v in taps(ctx.kernel)]
+        k = hits[0].astype(xv.dtype)  # the tied maxima of each window
+        for hit in hits[1:]:
+            np.add(k, hit, out=k)
+        if k.max(initial=1) > 1:  # NOTE: without ties δ/k = δ: skip the division
+            g = g / k
+        return Spread2d.call(g, hits, ctx.kernel, ctx.stride, xv.shape[2:]), None, None
 
 
 class AvgPool2d(Function):
     """z[n, c, i, j] = (1/(kh·kw)) Σ_{u,v} x[n, c, s·i + u, s·j + v], the mean of each window.
 
-    ∂z/∂x = 1/(kh·kw) for every element of the window: ∂C/∂x = Fold2d(δ/(kh·kw) on every tap).
+    ∂z/∂x = 1/(kh·kw) for every element of the window: ∂C/∂x = Spread2d(δ/(kh·kw)).
     """
 
     array_backward = True
@@ -383,6 +479,4 @@ class AvgPool2d(Function):
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         kh, kw = ctx.kernel
-        n, c, ho, wo = g.shape
-        each = BroadcastTo.call((g / (kh * kw)).reshape(n, c, 1, 1, ho, wo), (n, c, kh, kw, ho, wo))
-        return Fold2d.call(each, ctx.size, ctx.stride), None, None
+        return Spread2d.call(g / (kh * kw), None, ctx.kernel, ctx.stride, ctx.size), None, None
