@@ -422,6 +422,16 @@ class Spread2d(Function):
         return SumPool2d.call(g, ctx.masks, ctx.kernel, ctx.stride), None, None, None, None
 
 
+def _max_of_taps(taps: np.ndarray) -> np.ndarray:
+    """z = max_t taps[:, :, t] over the third axis, a new array, one ``np.maximum`` per tap."""
+    if taps.shape[2] == 1:
+        return taps[:, :, 0].copy()
+    out = np.maximum(taps[:, :, 0], taps[:, :, 1])
+    for t in range(2, taps.shape[2]):
+        np.maximum(out, taps[:, :, t], out=out)
+    return out
+
+
 class MaxPool2d(Function):
     """z[n, c, i, j] = max of the kh×kw window of x at (s·i, s·j).
 
@@ -434,10 +444,11 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
-        win = windows(x, kernel, stride)
-        out = win[:, :, 0, 0].copy()
-        for u, v in taps(kernel)[1:]:
-            np.maximum(out, win[:, :, u, v], out=out)
+        (kh, kw), (sh, sw) = kernel, stride
+        # the max over a window is the max over its columns of the max over its rows.  NOTE:
+        # the first pass runs along whole image rows, so it costs less than one per tap
+        rows = _max_of_taps(windows(x, (kh, 1), (sh, 1))[:, :, :, 0])  # (N, C, Ho, W)
+        out = _max_of_taps(windows(rows, (1, kw), (1, sw))[:, :, 0])
         ctx.kernel, ctx.stride = kernel, stride
         ctx.save_for_backward(x, out)
         return out
