@@ -239,7 +239,6 @@ class Conv2d(Function):
         x: np.ndarray,
         w: np.ndarray,
         b: np.ndarray | None,
-        *,
         stride: Pair,
         padding: Pads,
         dilation: Pair,
@@ -255,9 +254,11 @@ class Conv2d(Function):
         return z + b.reshape(-1, 1, 1)  # NumPy's promotion decides the dtype
 
     @staticmethod
-    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, Grad | None]:
+    def backward(
+        ctx: Context, g: Grad
+    ) -> tuple[Grad | None, Grad | None, Grad | None, None, None, None]:
         x, w, rows = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         (sh, sw), (dh, dw) = ctx.stride, ctx.dilation
         top, bottom, left, right = ctx.padding
         _, _, h, wd = x.shape
@@ -276,7 +277,7 @@ class Conv2d(Function):
                 dw * (kw - 1) - left,
                 wd + left - sw * (wo - 1) - 1,
             )
-            gx = Conv2d.call(spread, flipped, None, stride=(1, 1), padding=full, dilation=(dh, dw))
+            gx = Conv2d.call(spread, flipped, None, (1, 1), full, (dh, dw))
         if type(g) is np.ndarray and (need_b or (need_w and rows is not None)):
             # NOTE: on arrays both sums are matrix products, ∂C/∂w over the forward's unfolded
             # windows: faster than unfolding x again, or reducing δ over three axes (measured
@@ -293,16 +294,11 @@ class Conv2d(Function):
             unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
             cut = (top, bottom - unreached_h, left, right - unreached_w)
             gw = Conv2d.call(
-                x.transpose(1, 0, 2, 3),
-                g.transpose(1, 0, 2, 3),
-                None,
-                stride=(dh, dw),
-                padding=cut,
-                dilation=(sh, sw),
+                x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3), None, (dh, dw), cut, (sh, sw)
             ).transpose(1, 0, 2, 3)
         if need_b:
             gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        return gx, gw, gb, None, None, None
 
 
 # --------------------------------------------------------------------------------------------
