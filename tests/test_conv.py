@@ -287,9 +287,27 @@ def test_max_pool_ties_share_the_gradient_under_create_graph_too():
     np.testing.assert_array_equal(gs.numpy(), [[[[(1.0 + 4.0) / 2, (2 + 3 + 6 + 7) / 4]]]])
 
 
+@pytest.mark.parametrize("saved", [True, False], ids=["saved windows", "unfolded again"])
+def test_the_weight_gradient_op_differentiates_twice(saved, rng):
+    # ConvWeight (∂C/∂w of conv2d): first and second order in x and δ, both ways of summing
+    x = Tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    g = Tensor(rng.standard_normal((2, 3, 2, 3)), requires_grad=True)  # δ: (N, O, Ho, Wo)
+    geometry = ((3, 2), (2, 1), (1, 0, 0, 1), (1, 2))  # kernel, stride, padding, dilation
+
+    def f(x, g):
+        # the windows of x̃ as the forward unfolds them, of x's current value (the op's input)
+        xp = conv_ops.pad(x.numpy(), geometry[2])
+        _, rows = conv_ops.correlate(xp, np.ones((3, 2, 3, 2)), geometry[1], geometry[3])
+        assert rows is not None
+        return conv_ops.ConvWeight.apply(x, g, rows if saved else None, *geometry)
+
+    assert tg.gradcheck(f, [x, g], atol=1e-7, rtol=1e-5)
+    assert tg.gradgradcheck(f, [x, g], atol=1e-7, rtol=1e-5)
+
+
 def test_conv2d_gradients_from_the_saved_windows_equal_the_unfolded_again(monkeypatch, rng):
     # On arrays ∂C/∂w is summed over the windows the forward unfolded, when they fit in one
-    # block; in blocks (a tiny WINDOW_BYTES) it is the Conv2d of x and δ: the same numbers.
+    # block; in blocks (a tiny WINDOW_BYTES) x is unfolded again: the same numbers.
     x = rng.standard_normal((3, 2, 7, 6))
     w = rng.standard_normal((4, 2, 3, 2))
     b = rng.standard_normal(4)

@@ -24,8 +24,9 @@ In the book's terms (the chapter 2 equations, with the weighted sum now a correl
 is ∂C/∂w = δ a^(l−1), the second δ^(l−1) = (w^l)ᵀ δ^l, each read with the shared weights.  So
 :class:`Conv2d` is written for the general case that these two need, asymmetric padding
 (negative values crop), a stride and a dilation of the kernel, and its backward calls
-:class:`Conv2d` itself: the gradient is a differentiable function of the inputs again, and the
-second derivatives come for free.
+:class:`Conv2d` itself (∂C/∂x) and :class:`ConvWeight` (∂C/∂w), whose own backward calls
+:class:`Conv2d`: the gradient is a differentiable function of the inputs again, and the second
+derivatives come for free.
 
 Pooling: :class:`MaxPool2d` and :class:`AvgPool2d` reduce each window to one number.  Their
 backward passes spread δ back over the windows, weighted per tap (1 on a window's maxima, or
@@ -54,6 +55,7 @@ __all__ = [
     "WINDOW_BYTES",
     "AvgPool2d",
     "Conv2d",
+    "ConvWeight",
     "Fold2d",
     "MaxPool2d",
     "Spread2d",
@@ -222,12 +224,11 @@ class Conv2d(Function):
     * ∂C/∂x = the correlation of δ̂ (δ with sh − 1, sw − 1 zeros between its rows and columns)
       with w flipped and its channel axes swapped, dilation d, padded so that the result lines
       up with x: dh·(kh − 1) − top rows above, H + top − sh·(Ho − 1) − 1 below;
-    * ∂C/∂w = the correlation of xᵀ (channels and examples swapped) with δᵀ as its kernel:
-      stride d, dilation s, the same padding except at the bottom (right), where the rows
-      (columns) that no window reached are cut off; transposed back;
+    * ∂C/∂w = Σ_{n,i,j} δ[n, o, i, j] · x̃[n, c, sh·i + dh·u, sw·j + dw·v] (:class:`ConvWeight`:
+      the correlation of xᵀ, channels and examples swapped, with δᵀ as its kernel);
     * ∂C/∂b = Σ_{n,i,j} δ.
 
-    Both are calls of this op, so they are recorded under ``create_graph``.  x: (N, C, H, W),
+    Both are ops, so they are recorded under ``create_graph``.  x: (N, C, H, W),
     w: (O, C, kh, kw), b: (O,) or None; z: (N, O, Ho, Wo).
     """
 
@@ -259,46 +260,99 @@ class Conv2d(Function):
     ) -> tuple[Grad | None, Grad | None, Grad | None, None, None, None]:
         x, w, rows = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        (sh, sw), (dh, dw) = ctx.stride, ctx.dilation
-        top, bottom, left, right = ctx.padding
-        _, _, h, wd = x.shape
-        _, _, kh, kw = w.shape
-        n, o, ho, wo = g.shape
         gx = gw = gb = None
         if need_x:
-            spread = g
-            if (sh, sw) != (1, 1):
-                every_s = (slice(None), slice(None), slice(None, None, sh), slice(None, None, sw))
-                spread = ScatterAdd.call(g, every_s, (n, o, sh * (ho - 1) + 1, sw * (wo - 1) + 1))
-            flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-            full = (
-                dh * (kh - 1) - top,
-                h + top - sh * (ho - 1) - 1,
-                dw * (kw - 1) - left,
-                wd + left - sw * (wo - 1) - 1,
-            )
-            gx = Conv2d.call(spread, flipped, None, (1, 1), full, (dh, dw))
-        if type(g) is np.ndarray and (need_b or (need_w and rows is not None)):
-            # NOTE: on arrays both sums are matrix products, ∂C/∂w over the forward's unfolded
-            # windows: faster than unfolding x again, or reducing δ over three axes (measured
-            # in benchmarks/README.md, chapter 6).  Under create_graph: the Conv2d call below.
-            per_map = g.reshape(n, o, ho * wo)
-            if need_w and rows is not None:
-                gw = np.matmul(per_map, rows).sum(axis=0).reshape(w.shape)
-                need_w = False
-            if need_b:
-                gb = np.matmul(per_map, np.ones(ho * wo, g.dtype)).sum(axis=0)
-                need_b = False
+            gx = _input_grad(g, w, x.shape, ctx.stride, ctx.padding, ctx.dilation)
         if need_w:
-            unreached_h = h + top + bottom - sh * (ho - 1) - 1 - dh * (kh - 1)
-            unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
-            cut = (top, bottom - unreached_h, left, right - unreached_w)
-            gw = Conv2d.call(
-                x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3), None, (dh, dw), cut, (sh, sw)
-            ).transpose(1, 0, 2, 3)
+            gw = ConvWeight.call(x, g, rows, w.shape[2:], ctx.stride, ctx.padding, ctx.dilation)
         if need_b:
-            gb = g.sum(axis=(0, 2, 3))
+            # Σ_{n,i,j} δ as a product with ones: the same bits on arrays and Tensors, and
+            # faster than summing over three axes (benchmarks/README.md, chapter 6)
+            n, o, ho, wo = g.shape
+            gb = (g.reshape(n, o, ho * wo) @ np.ones(ho * wo, g.dtype)).sum(axis=0)
         return gx, gw, gb, None, None, None
+
+
+def _input_grad(
+    g: Grad, w: Grad, size: tuple[int, ...], stride: Pair, padding: Pads, dilation: Pair
+) -> Grad:
+    """∂C/∂x of z = Conv2d(x, w) at δ = ``g``, for x of shape ``size``: the correlation of δ̂
+    with w flipped and its channel axes swapped (see :class:`Conv2d`)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    top, _, left, _ = padding
+    _, _, h, wd = size
+    _, _, kh, kw = w.shape
+    n, o, ho, wo = g.shape
+    spread = g
+    if (sh, sw) != (1, 1):
+        every_s = (slice(None), slice(None), slice(None, None, sh), slice(None, None, sw))
+        spread = ScatterAdd.call(g, every_s, (n, o, sh * (ho - 1) + 1, sw * (wo - 1) + 1))
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    full = (
+        dh * (kh - 1) - top,
+        h + top - sh * (ho - 1) - 1,
+        dw * (kw - 1) - left,
+        wd + left - sw * (wo - 1) - 1,
+    )
+    return Conv2d.call(spread, flipped, None, (1, 1), full, (dh, dw))
+
+
+class ConvWeight(Function):
+    """∂C/∂w of :class:`Conv2d` as an op: for x, δ (``g``, (N, O, Ho, Wo)) and the kernel size
+    (kh, kw), with x̃ the padded x,
+
+        z[o, c, u, v] = Σ_{n,i,j} δ[n, o, i, j] · x̃[n, c, sh·i + dh·u, sw·j + dw·v].
+
+    ``rows`` are the windows of x̃ as Conv2d's forward unfolded them, (N, Ho·Wo, C·kh·kw), so
+    z = Σ_n δ_n rows_n; None: x̃ is unfolded again (in blocks), as the correlation of xᵀ with δᵀ
+    (channels and examples swapped; stride d, dilation s; the rows and columns that no window
+    reached cut off).  z is linear in x and in δ; with Γ = ∂C/∂z:
+
+    * ∂C/∂δ = Conv2d(x, Γ): the forward, with Γ as the kernel;
+    * ∂C/∂x = ∂C/∂x of Conv2d(x, Γ) at δ (the correlation of δ̂ with Γ flipped).
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: np.ndarray,
+        g: np.ndarray,
+        rows: np.ndarray | None,
+        kernel: Pair,
+        stride: Pair,
+        padding: Pads,
+        dilation: Pair,
+    ) -> np.ndarray:
+        ctx.save_for_backward(x, g)
+        ctx.stride, ctx.padding, ctx.dilation = stride, padding, dilation
+        n, o, ho, wo = g.shape
+        c, (kh, kw) = x.shape[1], kernel
+        if rows is not None:
+            return np.matmul(g.reshape(n, o, ho * wo), rows).sum(axis=0).reshape(o, c, kh, kw)
+        (sh, sw), (dh, dw) = stride, dilation
+        top, bottom, left, right = padding
+        _, _, h, wd = x.shape
+        unreached_h = h + top + bottom - sh * (ho - 1) - 1 - dh * (kh - 1)
+        unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
+        cut = (top, bottom - unreached_h, left, right - unreached_w)
+        xt, gt = x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3)
+        z, _ = correlate(pad(xt, cut), gt, (dh, dw), (sh, sw))
+        return z.transpose(1, 0, 2, 3)
+
+    @staticmethod
+    def backward(
+        ctx: Context, gamma: Grad
+    ) -> tuple[Grad | None, Grad | None, None, None, None, None, None]:
+        x, g = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad[:2]
+        gx = gg = None
+        if need_x:
+            gx = _input_grad(g, gamma, x.shape, ctx.stride, ctx.padding, ctx.dilation)
+        if need_g:
+            gg = Conv2d.call(x, gamma, None, ctx.stride, ctx.padding, ctx.dilation)
+        return gx, gg, None, None, None, None, None
 
 
 # --------------------------------------------------------------------------------------------
