@@ -419,7 +419,14 @@ class SumPool2d(Function):
     ) -> np.ndarray:
         ctx.masks, ctx.kernel, ctx.stride, ctx.size = masks, kernel, stride, x.shape[2:]
         win = windows(x, kernel, stride)
-        out = np.zeros(win.shape[:2] + win.shape[4:], dtype=x.dtype)
+        # the dtype of np.sum: bool and integers add up in the platform's (unsigned) integer
+        kind = x.dtype.kind
+        total = (
+            x.dtype
+            if kind not in "biu"
+            else np.result_type(x.dtype, np.uint if kind == "u" else np.int_)
+        )
+        out = np.zeros(win.shape[:2] + win.shape[4:], dtype=total)
         for t, (u, v) in enumerate(taps(kernel)):
             out += win[:, :, u, v] if masks is None else win[:, :, u, v] * masks[t]
         return out
