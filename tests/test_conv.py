@@ -240,6 +240,99 @@ def test_fold_is_the_adjoint_of_unfold(rng):
     assert np.vdot(unfolded, y) == pytest.approx(np.vdot(x, folded), rel=1e-12)
 
 
+# kernel, stride, image size: overlapping windows; windows apart with gaps; windows tiling it
+SPREADS = [((3, 2), (2, 1), (7, 6)), ((2, 2), (3, 3), (8, 7)), ((2, 3), (2, 3), (6, 9))]
+
+
+@pytest.mark.parametrize("kernel, stride, size", SPREADS, ids=str)
+@pytest.mark.parametrize("masked", [False, True], ids=["ones", "masks"])
+def test_spread_is_the_adjoint_of_the_masked_window_sums(kernel, stride, size, masked, rng):
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (size[0] - kh) // sh + 1, (size[1] - kw) // sw + 1
+    x = rng.standard_normal((2, 3) + size)
+    masks = [rng.random((2, 3, ho, wo)) < 0.5 for _ in range(kh * kw)] if masked else None
+    summed = conv_ops.SumPool2d.apply(Tensor(x), masks, kernel, stride).numpy()
+    expected = np.zeros((2, 3, ho, wo))  # the definition, one window at a time
+    for i in range(ho):
+        for j in range(wo):
+            for u in range(kh):
+                for v in range(kw):
+                    m = 1.0 if masks is None else masks[u * kw + v][:, :, i, j]
+                    expected[:, :, i, j] += m * x[:, :, sh * i + u, sw * j + v]
+    np.testing.assert_allclose(summed, expected, rtol=1e-13, atol=1e-13)
+    # ⟨SumPool(x), y⟩ = ⟨x, Spread(y)⟩: every pixel of Spread(y) is right, the uncovered ones 0
+    y = rng.standard_normal(summed.shape)
+    spread = conv_ops.Spread2d.apply(Tensor(y), masks, kernel, stride, size).numpy()
+    assert np.vdot(summed, y) == pytest.approx(np.vdot(x, spread), rel=1e-12)
+    xt, yt = Tensor(x, requires_grad=True), Tensor(y, requires_grad=True)
+    for f, arg in [
+        (lambda t: conv_ops.SumPool2d.apply(t, masks, kernel, stride), xt),
+        (lambda t: conv_ops.Spread2d.apply(t, masks, kernel, stride, size), yt),
+    ]:
+        assert tg.gradcheck(f, [arg], atol=1e-7, rtol=1e-5)
+        assert tg.gradgradcheck(f, [arg], atol=1e-7, rtol=1e-5)
+
+
+def test_max_pool_ties_share_the_gradient_under_create_graph_too():
+    # the windows of test_max_pool_ties_share_the_gradient_equally, each scaled by s (recorded):
+    # ∂C/∂x = s/k on the k maxima; its derivative in s is the sum of r over them, over k
+    x = Tensor([[[[1.0, 3.0, 0.0, 0.0], [3.0, 2.0, 0.0, 0.0], [5.0, 5.0, 4.0, 7.0]]]])
+    x.requires_grad_()
+    s = Tensor([[[[2.0, 8.0]]]], requires_grad=True)
+    (gx,) = tg.grad((nn.F.max_pool2d(x, 2) * s).sum(), [x], create_graph=True)
+    expected = [[[[0.0, 1.0, 2.0, 2.0], [1.0, 0.0, 2.0, 2.0], [0.0, 0.0, 0.0, 0.0]]]]
+    np.testing.assert_array_equal(gx.numpy(), expected)
+    r = np.arange(12.0).reshape(1, 1, 3, 4)
+    (gs,) = tg.grad((gx * r).sum(), [s])
+    np.testing.assert_array_equal(gs.numpy(), [[[[(1.0 + 4.0) / 2, (2 + 3 + 6 + 7) / 4]]]])
+
+
+@pytest.mark.parametrize("saved", [True, False], ids=["saved windows", "unfolded again"])
+def test_the_weight_gradient_op_differentiates_twice(saved, rng):
+    # ConvWeight (∂C/∂w of conv2d): first and second order in x and δ, both ways of summing
+    x = Tensor(rng.standard_normal((2, 2, 5, 4)), requires_grad=True)
+    g = Tensor(rng.standard_normal((2, 3, 2, 3)), requires_grad=True)  # δ: (N, O, Ho, Wo)
+    geometry = ((3, 2), (2, 1), (1, 0, 0, 1), (1, 2))  # kernel, stride, padding, dilation
+
+    def f(x, g):
+        # the windows of x̃ as the forward unfolds them, of x's current value (the op's input)
+        xp = conv_ops.pad(x.numpy(), geometry[2])
+        _, rows = conv_ops.correlate(xp, np.ones((3, 2, 3, 2)), geometry[1], geometry[3])
+        assert rows is not None
+        return conv_ops.ConvWeight.apply(x, g, rows if saved else None, *geometry)
+
+    assert tg.gradcheck(f, [x, g], atol=1e-7, rtol=1e-5)
+    assert tg.gradgradcheck(f, [x, g], atol=1e-7, rtol=1e-5)
+
+
+def test_conv2d_gradients_from_the_saved_windows_equal_the_unfolded_again(monkeypatch, rng):
+    # On arrays ∂C/∂w is summed over the windows the forward unfolded, when they fit in one
+    # block; in blocks (a tiny WINDOW_BYTES) x is unfolded again: the same numbers.
+    x = rng.standard_normal((3, 2, 7, 6))
+    w = rng.standard_normal((4, 2, 3, 2))
+    b = rng.standard_normal(4)
+    delta = rng.standard_normal((3, 4, 4, 4))
+    z_ref, backward = loop_conv(x, w, b, (2, 2), (1, 1))
+
+    def grads():
+        ts = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+        z = nn.F.conv2d(*ts, stride=2, padding=1)
+        saved_rows = z.grad_fn.saved_tensors[2]
+        z.backward(delta)
+        return z.numpy(), [t.grad.numpy() for t in ts], saved_rows
+
+    z, saved, rows = grads()
+    assert rows is not None  # the path under test
+    monkeypatch.setattr(conv_ops, "WINDOW_BYTES", 8 * 3 * 2)
+    z_blocks, again, no_rows = grads()
+    assert no_rows is None
+    for got in (saved, again):
+        for g, ref in zip(got, backward(delta)):
+            np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z, z_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z_blocks, z_ref, rtol=1e-12, atol=1e-12)
+
+
 # ---- the checker catches a 0.1 % error in every formula --------------------------------------
 
 # (row, Function, which output of backward to break: None for the forward)
@@ -344,13 +437,13 @@ def test_pooling_matches_pytorch(kind, kernel, stride, rng):
 def test_correlate_in_blocks_gives_the_same_sums_in_less_memory(monkeypatch, rng):
     x = rng.standard_normal((6, 5, 20, 20))
     w = rng.standard_normal((4, 5, 3, 3))
-    whole = conv_ops.correlate(x, w, (1, 1), (1, 1))
+    whole, _ = conv_ops.correlate(x, w, (1, 1), (1, 1))
     unfolded = 6 * 5 * 18 * 18 * 3 * 3 * 8  # bytes of all windows at once: 700 KB
 
     def peak(budget):
         monkeypatch.setattr(conv_ops, "WINDOW_BYTES", budget)
         tracemalloc.start()
-        out = conv_ops.correlate(x, w, (1, 1), (1, 1))
+        out, _ = conv_ops.correlate(x, w, (1, 1), (1, 1))
         top = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return out, top
@@ -502,3 +595,46 @@ def test_conv2d_accepts_an_array_as_input():
     np.testing.assert_array_equal(
         nn.F.conv2d(np.ones((2, 3, 6, 6)), w).numpy(), nn.F.conv2d(_x(), w).numpy()
     )
+
+
+# ---- tg.compile ------------------------------------------------------------------------------
+
+
+def test_a_conv_net_under_tg_compile_is_bit_identical_to_eager():
+    """Conv (padded) → ReLU → max-pool (ties among the ReLU's zeros) → conv (stride 2) →
+    avg-pool → fully connected, softmax cost, SGD with momentum: the replayed steps leave the
+    same bits as eager ones (costs, weights, gradients)."""
+    data_rng = np.random.default_rng(1)
+    X = data_rng.standard_normal((6 * 4, 1, 8, 8))
+    y = np.eye(10)[data_rng.integers(0, 10, 6 * 4)]  # one-hot rows, as tg.compile asks
+
+    def run(compiled):
+        rng = np.random.default_rng(0)
+        net = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, seed=rng),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 2, stride=2, padding=(1, 0), seed=rng),  # 4×4 → 3×2
+            nn.AvgPool2d(2, stride=1),
+            nn.Flatten(),
+            nn.Linear(6 * 2 * 1, 10, seed=rng),
+        )
+        opt = tg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+        def step(xb, yb):
+            opt.zero_grad()
+            cost = nn.F.cross_entropy(net(xb), yb)
+            cost.backward()
+            opt.step()
+            return cost
+
+        if compiled:
+            step = tg.compile(step)
+        costs = [step(X[k : k + 4], y[k : k + 4]).numpy().copy() for k in range(0, 24, 4)]
+        return costs, [(p.data.copy(), p.grad.numpy().copy()) for p in net.parameters()]
+
+    eager_costs, eager_params = run(False)
+    costs, params = run(True)
+    assert [c.tobytes() for c in costs] == [c.tobytes() for c in eager_costs]
+    for (w, g), (w_eager, g_eager) in zip(params, eager_params):
+        assert w.tobytes() == w_eager.tobytes() and g.tobytes() == g_eager.tobytes()

@@ -85,7 +85,7 @@ def _conv_by_matrix_product(x, w, b=None, stride=1, padding=0):
     from tinygrad_sgd.ops.conv import correlate, pad, pair
 
     (ph, pw), step = pair(padding, "padding", "ref", 0), pair(stride, "stride", "ref", 1)
-    z = correlate(pad(x, (ph, ph, pw, pw)), w, step, (1, 1))
+    z, _ = correlate(pad(x, (ph, ph, pw, pw)), w, step, (1, 1))
     return z if b is None else z + b[:, None, None]
 
 

@@ -182,7 +182,8 @@ def conv2d(
     if x.shape[0] * c * padded[0] * padded[1] * x.dtype.itemsize > np.iinfo(np.intp).max:
         raise ValueError(f"{fn}: padding {padding!r} makes the padded input too large to store")
     _fits(padded, (kh, kw), fn, "padded input")
-    return Conv2d.apply(x, weight, bias, stride=(sh, sw), padding=(ph, ph, pw, pw), dilation=(1, 1))
+    # NOTE: positional, so that observers (tg.compile, trace) see every argument
+    return Conv2d.apply(x, weight, bias, (sh, sw), (ph, ph, pw, pw), (1, 1))
 
 
 def _pool_args(

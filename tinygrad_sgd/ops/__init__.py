@@ -6,7 +6,7 @@ ScatterAdd), ``linalg`` (MatMul: the products of backpropagation), ``conv`` (Con
 backward is two convolutions, and pooling).
 """
 
-from .conv import AvgPool2d, Conv2d, Fold2d, MaxPool2d, Unfold2d
+from .conv import AvgPool2d, Conv2d, ConvWeight, Fold2d, MaxPool2d, Spread2d, SumPool2d, Unfold2d
 from .elementwise import (
     Abs,
     Add,
@@ -70,6 +70,7 @@ __all__ = [
     "Clone",
     "Concatenate",
     "Conv2d",
+    "ConvWeight",
     "Cos",
     "Div",
     "Exp",
@@ -99,9 +100,11 @@ __all__ = [
     "Sin",
     "Softmax",
     "Softplus",
+    "Spread2d",
     "Sqrt",
     "Sub",
     "Sum",
+    "SumPool2d",
     "Tanh",
     "Transpose",
     "Unfold2d",

@@ -24,16 +24,21 @@ In the book's terms (the chapter 2 equations, with the weighted sum now a correl
 is ∂C/∂w = δ a^(l−1), the second δ^(l−1) = (w^l)ᵀ δ^l, each read with the shared weights.  So
 :class:`Conv2d` is written for the general case that these two need, asymmetric padding
 (negative values crop), a stride and a dilation of the kernel, and its backward calls
-:class:`Conv2d` itself: the gradient is a differentiable function of the inputs again, and the
-second derivatives come for free.
+:class:`Conv2d` itself (∂C/∂x) and :class:`ConvWeight` (∂C/∂w), whose own backward calls
+:class:`Conv2d`: the gradient is a differentiable function of the inputs again, and the second
+derivatives come for free.
 
 Pooling: :class:`MaxPool2d` and :class:`AvgPool2d` reduce each window to one number.  Their
-backward passes spread δ back over the windows and add up what lands on each pixel: that sum is
-:class:`Fold2d`, the adjoint of cutting an image into windows (:class:`Unfold2d`).
+backward passes spread δ back over the windows, weighted per tap (1 on a window's maxima, or
+1/(kh·kw) for the mean), and add up what lands on each pixel: :class:`Spread2d`, the adjoint of
+the weighted window sums :class:`SumPool2d`.  :class:`Unfold2d` cuts an image into its windows
+and :class:`Fold2d`, its adjoint, adds them back.
 
 Memory: every op here reads the input through strided *views* of its windows (no copy), and the
 matrix product of a convolution copies at most :data:`WINDOW_BYTES` of unfolded windows at a
-time, by splitting the batch and the sum over channels into blocks (see :func:`correlate`).
+time, by splitting the batch and the sum over channels into blocks (see :func:`correlate`).  A
+convolution unfolded in one block keeps that copy until its backward pass, which sums ∂C/∂w
+over the same windows.
 """
 
 from __future__ import annotations
@@ -44,14 +49,17 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Context, Function, Grad
-from .shape import BroadcastTo, ScatterAdd
+from .shape import ScatterAdd
 
 __all__ = [
     "WINDOW_BYTES",
     "AvgPool2d",
     "Conv2d",
+    "ConvWeight",
     "Fold2d",
     "MaxPool2d",
+    "Spread2d",
+    "SumPool2d",
     "Unfold2d",
     "correlate",
     "out_size",
@@ -149,9 +157,13 @@ def _block(total: int, per_item: int, budget: int) -> int:
     return max(1, min(total, budget // max(per_item, 1)))
 
 
-def correlate(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np.ndarray:
+def correlate(
+    xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair
+) -> tuple[np.ndarray, np.ndarray | None]:
     """z[n, o, i, j] = Σ_{c, u, v} xp[n, c, s·i + d·u, s·j + d·v] · w[o, c, u, v], for an already
-    padded ``xp`` (N, C, H, W) and a kernel ``w`` (O, C, kh, kw); returns (N, O, Ho, Wo).
+    padded ``xp`` (N, C, H, W) and a kernel ``w`` (O, C, kh, kw); returns z (N, O, Ho, Wo) and
+    the windows as rows[n, (i, j), (c, u, v)] = xp[n, c, s·i + d·u, s·j + d·v], a (N, Ho·Wo,
+    C·kh·kw) array, or None when they were unfolded in blocks.
 
     The windows are unfolded into a matrix of N · Ho·Wo rows and C·kh·kw columns (a copy: the
     only one) and multiplied by the kernel as a (C·kh·kw, O) matrix.  The unfolded copy takes at
@@ -173,14 +185,15 @@ def correlate(xp: np.ndarray, w: np.ndarray, stride: Pair, dilation: Pair) -> np
     for n0 in range(0, n, nb):
         acc = None
         for c0 in range(0, c, cb):
-            part = _correlate_block(win[n0 : n0 + nb, c0 : c0 + cb], w[:, c0 : c0 + cb])
+            part, _ = _correlate_block(win[n0 : n0 + nb, c0 : c0 + cb], w[:, c0 : c0 + cb])
             acc = part if acc is None else np.add(acc, part, out=acc)
         out[n0 : n0 + nb] = 0 if acc is None else acc
-    return out
+    return out, None
 
 
-def _correlate_block(win: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """One block of :func:`correlate`: the windows ``win`` (N, C, kh, kw, Ho, Wo) times ``w``."""
+def _correlate_block(win: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One block of :func:`correlate`: the windows ``win`` (N, C, kh, kw, Ho, Wo) times ``w``,
+    and the windows as (N, Ho·Wo, C·kh·kw) rows."""
     n, c, kh, kw, ho, wo = win.shape
     o = w.shape[0]
     wm = w.reshape(o, c * kh * kw)
@@ -188,9 +201,10 @@ def _correlate_block(win: np.ndarray, w: np.ndarray) -> np.ndarray:
     # output (Wo pixels) or a row of the kernel (kw pixels).  Both orders give the same sums.
     if wo >= kw:
         cols = win.reshape(n, c * kh * kw, ho * wo)
-        return np.matmul(wm, cols).reshape(n, o, ho, wo)
+        return np.matmul(wm, cols).reshape(n, o, ho, wo), cols.transpose(0, 2, 1)
     rows = win.transpose(0, 4, 5, 1, 2, 3).reshape(n, ho * wo, c * kh * kw)
-    return np.ascontiguousarray(np.matmul(rows, wm.T).transpose(0, 2, 1)).reshape(n, o, ho, wo)
+    z = np.ascontiguousarray(np.matmul(rows, wm.T).transpose(0, 2, 1)).reshape(n, o, ho, wo)
+    return z, rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,12 +224,11 @@ class Conv2d(Function):
     * ∂C/∂x = the correlation of δ̂ (δ with sh − 1, sw − 1 zeros between its rows and columns)
       with w flipped and its channel axes swapped, dilation d, padded so that the result lines
       up with x: dh·(kh − 1) − top rows above, H + top − sh·(Ho − 1) − 1 below;
-    * ∂C/∂w = the correlation of xᵀ (channels and examples swapped) with δᵀ as its kernel:
-      stride d, dilation s, the same padding except at the bottom (right), where the rows
-      (columns) that no window reached are cut off; transposed back;
+    * ∂C/∂w = Σ_{n,i,j} δ[n, o, i, j] · x̃[n, c, sh·i + dh·u, sw·j + dw·v] (:class:`ConvWeight`:
+      the correlation of xᵀ, channels and examples swapped, with δᵀ as its kernel);
     * ∂C/∂b = Σ_{n,i,j} δ.
 
-    Both are calls of this op, so they are recorded under ``create_graph``.  x: (N, C, H, W),
+    Both are ops, so they are recorded under ``create_graph``.  x: (N, C, H, W),
     w: (O, C, kh, kw), b: (O,) or None; z: (N, O, Ho, Wo).
     """
 
@@ -227,14 +240,13 @@ class Conv2d(Function):
         x: np.ndarray,
         w: np.ndarray,
         b: np.ndarray | None,
-        *,
         stride: Pair,
         padding: Pads,
         dilation: Pair,
     ) -> np.ndarray:
-        ctx.save_for_backward(x, w)
         ctx.stride, ctx.padding, ctx.dilation = stride, padding, dilation
-        z = correlate(pad(x, padding), w, stride, dilation)
+        z, rows = correlate(pad(x, padding), w, stride, dilation)
+        ctx.save_for_backward(x, w, rows)
         if b is None:
             return z
         if b.dtype == z.dtype:
@@ -243,43 +255,104 @@ class Conv2d(Function):
         return z + b.reshape(-1, 1, 1)  # NumPy's promotion decides the dtype
 
     @staticmethod
-    def backward(ctx: Context, g: Grad) -> tuple[Grad | None, Grad | None, Grad | None]:
-        x, w = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        (sh, sw), (dh, dw) = ctx.stride, ctx.dilation
-        top, bottom, left, right = ctx.padding
-        _, _, h, wd = x.shape
-        _, _, kh, kw = w.shape
-        n, o, ho, wo = g.shape
+    def backward(
+        ctx: Context, g: Grad
+    ) -> tuple[Grad | None, Grad | None, Grad | None, None, None, None]:
+        x, w, rows = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if need_x:
-            spread = g
-            if (sh, sw) != (1, 1):
-                every_s = (slice(None), slice(None), slice(None, None, sh), slice(None, None, sw))
-                spread = ScatterAdd.call(g, every_s, (n, o, sh * (ho - 1) + 1, sw * (wo - 1) + 1))
-            flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-            full = (
-                dh * (kh - 1) - top,
-                h + top - sh * (ho - 1) - 1,
-                dw * (kw - 1) - left,
-                wd + left - sw * (wo - 1) - 1,
-            )
-            gx = Conv2d.call(spread, flipped, None, stride=(1, 1), padding=full, dilation=(dh, dw))
+            gx = _input_grad(g, w, x.shape, ctx.stride, ctx.padding, ctx.dilation)
         if need_w:
-            unreached_h = h + top + bottom - sh * (ho - 1) - 1 - dh * (kh - 1)
-            unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
-            cut = (top, bottom - unreached_h, left, right - unreached_w)
-            gw = Conv2d.call(
-                x.transpose(1, 0, 2, 3),
-                g.transpose(1, 0, 2, 3),
-                None,
-                stride=(dh, dw),
-                padding=cut,
-                dilation=(sh, sw),
-            ).transpose(1, 0, 2, 3)
+            gw = ConvWeight.call(x, g, rows, w.shape[2:], ctx.stride, ctx.padding, ctx.dilation)
         if need_b:
-            gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+            # Σ_{n,i,j} δ as a product with ones: the same bits on arrays and Tensors, and
+            # faster than summing over three axes (benchmarks/README.md, chapter 6)
+            n, o, ho, wo = g.shape
+            gb = (g.reshape(n, o, ho * wo) @ np.ones(ho * wo, g.dtype)).sum(axis=0)
+        return gx, gw, gb, None, None, None
+
+
+def _input_grad(
+    g: Grad, w: Grad, size: tuple[int, ...], stride: Pair, padding: Pads, dilation: Pair
+) -> Grad:
+    """∂C/∂x of z = Conv2d(x, w) at δ = ``g``, for x of shape ``size``: the correlation of δ̂
+    with w flipped and its channel axes swapped (see :class:`Conv2d`)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    top, _, left, _ = padding
+    _, _, h, wd = size
+    _, _, kh, kw = w.shape
+    n, o, ho, wo = g.shape
+    spread = g
+    if (sh, sw) != (1, 1):
+        every_s = (slice(None), slice(None), slice(None, None, sh), slice(None, None, sw))
+        spread = ScatterAdd.call(g, every_s, (n, o, sh * (ho - 1) + 1, sw * (wo - 1) + 1))
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    full = (
+        dh * (kh - 1) - top,
+        h + top - sh * (ho - 1) - 1,
+        dw * (kw - 1) - left,
+        wd + left - sw * (wo - 1) - 1,
+    )
+    return Conv2d.call(spread, flipped, None, (1, 1), full, (dh, dw))
+
+
+class ConvWeight(Function):
+    """∂C/∂w of :class:`Conv2d` as an op: for x, δ (``g``, (N, O, Ho, Wo)) and the kernel size
+    (kh, kw), with x̃ the padded x,
+
+        z[o, c, u, v] = Σ_{n,i,j} δ[n, o, i, j] · x̃[n, c, sh·i + dh·u, sw·j + dw·v].
+
+    ``rows`` are the windows of x̃ as Conv2d's forward unfolded them, (N, Ho·Wo, C·kh·kw), so
+    z = Σ_n δ_n rows_n; None: x̃ is unfolded again (in blocks), as the correlation of xᵀ with δᵀ
+    (channels and examples swapped; stride d, dilation s; the rows and columns that no window
+    reached cut off).  z is linear in x and in δ; with Γ = ∂C/∂z:
+
+    * ∂C/∂δ = Conv2d(x, Γ): the forward, with Γ as the kernel;
+    * ∂C/∂x = ∂C/∂x of Conv2d(x, Γ) at δ (the correlation of δ̂ with Γ flipped).
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: np.ndarray,
+        g: np.ndarray,
+        rows: np.ndarray | None,
+        kernel: Pair,
+        stride: Pair,
+        padding: Pads,
+        dilation: Pair,
+    ) -> np.ndarray:
+        ctx.save_for_backward(x, g)
+        ctx.stride, ctx.padding, ctx.dilation = stride, padding, dilation
+        n, o, ho, wo = g.shape
+        c, (kh, kw) = x.shape[1], kernel
+        if rows is not None:
+            return np.matmul(g.reshape(n, o, ho * wo), rows).sum(axis=0).reshape(o, c, kh, kw)
+        (sh, sw), (dh, dw) = stride, dilation
+        top, bottom, left, right = padding
+        _, _, h, wd = x.shape
+        unreached_h = h + top + bottom - sh * (ho - 1) - 1 - dh * (kh - 1)
+        unreached_w = wd + left + right - sw * (wo - 1) - 1 - dw * (kw - 1)
+        cut = (top, bottom - unreached_h, left, right - unreached_w)
+        xt, gt = x.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3)
+        z, _ = correlate(pad(xt, cut), gt, (dh, dw), (sh, sw))
+        return z.transpose(1, 0, 2, 3)
+
+    @staticmethod
+    def backward(
+        ctx: Context, gamma: Grad
+    ) -> tuple[Grad | None, Grad | None, None, None, None, None, None]:
+        x, g = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad[:2]
+        gx = gg = None
+        if need_x:
+            gx = _input_grad(g, gamma, x.shape, ctx.stride, ctx.padding, ctx.dilation)
+        if need_g:
+            gg = Conv2d.call(x, gamma, None, ctx.stride, ctx.padding, ctx.dilation)
+        return gx, gg, None, None, None, None, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,22 +399,113 @@ class Fold2d(Function):
         return Unfold2d.call(g, ctx.kernel, ctx.stride), None, None
 
 
+class SumPool2d(Function):
+    """z[n, c, i, j] = Σ_{u,v} m_uv[n, c, i, j] · x[n, c, s·i + u, s·j + v]: the sum of each kh×kw
+    window of x, ``stride`` apart, tap (u, v) weighted by ``masks[u·kw + v]`` (constants of z's
+    shape; every weight 1 when ``masks`` is None).
+
+    ∂C/∂x = Spread2d(δ, masks): each pixel collects m·δ from every window it is in.
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: np.ndarray,
+        masks: list[np.ndarray] | None,
+        kernel: Pair,
+        stride: Pair,
+    ) -> np.ndarray:
+        ctx.masks, ctx.kernel, ctx.stride, ctx.size = masks, kernel, stride, x.shape[2:]
+        win = windows(x, kernel, stride)
+        # the dtype of np.sum: bool and integers add up in the platform's (unsigned) integer
+        kind = x.dtype.kind
+        total = (
+            x.dtype
+            if kind not in "biu"
+            else np.result_type(x.dtype, np.uint if kind == "u" else np.int_)
+        )
+        out = np.zeros(win.shape[:2] + win.shape[4:], dtype=total)
+        for t, (u, v) in enumerate(taps(kernel)):
+            out += win[:, :, u, v] if masks is None else win[:, :, u, v] * masks[t]
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None, None]:
+        return Spread2d.call(g, ctx.masks, ctx.kernel, ctx.stride, ctx.size), None, None, None
+
+
+class Spread2d(Function):
+    """z[n, c, h, w] = Σ over the taps (u, v) and windows (i, j) with s·i + u = h, s·j + v = w of
+    m_uv[n, c, i, j] · y[n, c, i, j]: each y (N, C, Ho, Wo) spread over the kh×kw window it
+    stands for in an image of ``size`` (H, W), tap (u, v) weighted by ``masks[u·kw + v]``
+    (constants of y's shape; all 1 when None), overlaps added: the adjoint of
+    :class:`SumPool2d`.
+
+    ∂C/∂y = SumPool2d(δ, masks).
+    """
+
+    array_backward = True
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        y: np.ndarray,
+        masks: list[np.ndarray] | None,
+        kernel: Pair,
+        stride: Pair,
+        size: Pair,
+    ) -> np.ndarray:
+        ctx.masks, ctx.kernel, ctx.stride = masks, kernel, stride
+        (kh, kw), (sh, sw) = kernel, stride
+        n, c, ho, wo = y.shape
+        apart = sh >= kh and sw >= kw  # no pixel is in two windows: write, don't add
+        tiled = (sh, sw) == (kh, kw) and tuple(size) == (kh * ho, kw * wo)  # every pixel in one
+        out = (np.empty if tiled else np.zeros)((n, c) + tuple(size), dtype=y.dtype)
+        win = windows(out, kernel, stride, writeable=True)
+        for t, (u, v) in enumerate(taps(kernel)):
+            tap = win[:, :, u, v]
+            if not apart:
+                tap += y if masks is None else y * masks[t]
+            elif masks is None:
+                tap[...] = y
+            else:
+                np.multiply(y, masks[t], out=tap)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None, None, None]:
+        return SumPool2d.call(g, ctx.masks, ctx.kernel, ctx.stride), None, None, None, None
+
+
+def _max_of_taps(taps: np.ndarray) -> np.ndarray:
+    """z = max_t taps[:, :, t] over the third axis, a new array, one ``np.maximum`` per tap."""
+    if taps.shape[2] == 1:
+        return taps[:, :, 0].copy()
+    out = np.maximum(taps[:, :, 0], taps[:, :, 1])
+    for t in range(2, taps.shape[2]):
+        np.maximum(out, taps[:, :, t], out=out)
+    return out
+
+
 class MaxPool2d(Function):
     """z[n, c, i, j] = max of the kh×kw window of x at (s·i, s·j).
 
     ∂z/∂x = 1/k for the k elements of a window equal to its maximum, else 0 (ties share, as
-    :class:`~.reduce.Max` does): ∂C/∂x = Fold2d(δ/k on the maxima), the mask of maxima and k
-    locally constant.
+    :class:`~.reduce.Max` does): ∂C/∂x = Spread2d(δ/k, the masks of the maxima), the masks and
+    k locally constant.
     """
 
     array_backward = True
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
-        win = windows(x, kernel, stride)
-        out = win[:, :, 0, 0].copy()
-        for u, v in taps(kernel)[1:]:
-            np.maximum(out, win[:, :, u, v], out=out)
+        (kh, kw), (sh, sw) = kernel, stride
+        # the max over a window is the max over its columns of the max over its rows.  NOTE:
+        # the first pass runs along whole image rows, so it costs less than one per tap
+        rows = _max_of_taps(windows(x, (kh, 1), (sh, 1))[:, :, :, 0])  # (N, C, Ho, W)
+        out = _max_of_taps(windows(rows, (1, kw), (1, sw))[:, :, 0])
         ctx.kernel, ctx.stride = kernel, stride
         ctx.save_for_backward(x, out)
         return out
@@ -351,19 +515,19 @@ class MaxPool2d(Function):
         x, out = ctx.saved_tensors
         xv, ov = np.asarray(x), np.asarray(out)
         win = windows(xv, ctx.kernel, ctx.stride)
-        hit = np.empty(win.shape, dtype=bool)
-        for u, v in taps(ctx.kernel):
-            np.equal(win[:, :, u, v], ov, out=hit[:, :, u, v])
-        k = hit.sum(axis=(2, 3), dtype=xv.dtype)  # the tied maxima of each window
-        n, c, ho, wo = ov.shape
-        spread = (g / k).reshape(n, c, 1, 1, ho, wo) * hit
-        return Fold2d.call(spread, xv.shape[2:], ctx.stride), None, None
+        hits = [np.equal(win[:, :, u, v], ov) for u, v in taps(ctx.kernel)]
+        k = hits[0].astype(xv.dtype)  # the tied maxima of each window
+        for hit in hits[1:]:
+            np.add(k, hit, out=k)
+        if k.max(initial=1) > 1:  # NOTE: without ties δ/k = δ: skip the division
+            g = g / k
+        return Spread2d.call(g, hits, ctx.kernel, ctx.stride, xv.shape[2:]), None, None
 
 
 class AvgPool2d(Function):
     """z[n, c, i, j] = (1/(kh·kw)) Σ_{u,v} x[n, c, s·i + u, s·j + v], the mean of each window.
 
-    ∂z/∂x = 1/(kh·kw) for every element of the window: ∂C/∂x = Fold2d(δ/(kh·kw) on every tap).
+    ∂z/∂x = 1/(kh·kw) for every element of the window: ∂C/∂x = Spread2d(δ/(kh·kw)).
     """
 
     array_backward = True
@@ -383,6 +547,4 @@ class AvgPool2d(Function):
     @staticmethod
     def backward(ctx: Context, g: Grad) -> tuple[Grad, None, None]:
         kh, kw = ctx.kernel
-        n, c, ho, wo = g.shape
-        each = BroadcastTo.call((g / (kh * kw)).reshape(n, c, 1, 1, ho, wo), (n, c, kh, kw, ho, wo))
-        return Fold2d.call(each, ctx.size, ctx.stride), None, None
+        return Spread2d.call(g / (kh * kw), None, ctx.kernel, ctx.stride, ctx.size), None, None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import functional as F
-from ..ops.conv import Fold2d, Unfold2d, out_size, pair
+from ..ops.conv import Fold2d, SumPool2d, Unfold2d, out_size, pair
 from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 from .draw import Domain, Draw, Shape
 
@@ -535,7 +535,7 @@ def _pool_params(draw: Draw, shapes: Sequence[Shape]) -> dict[str, Any]:
 
 
 def _pool_ref(reduce: Callable[..., Any]) -> Callable[..., np.ndarray]:
-    """``reduce`` (np.max, np.mean) of each window, one window at a time."""
+    """``reduce`` (np.max, np.mean, np.sum) of each window, one window at a time."""
 
     def ref(x: np.ndarray, kernel_size: Any, stride: Any) -> np.ndarray:
         kh, kw = _pair_ref(kernel_size)
@@ -551,6 +551,18 @@ def _pool_ref(reduce: Callable[..., Any]) -> Callable[..., np.ndarray]:
         return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
     return ref
+
+
+def _sum_pool2d(x: Tensor, kernel_size: Any, stride: Any = None) -> Tensor:
+    """ops.SumPool2d with every tap's weight 1 (whose adjoint, Spread2d, is pooling's backward)
+    with its arguments checked: the sum of each window of (N, C, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"sum_pool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    kernel = pair(kernel_size, "kernel_size", "sum_pool2d", 1)
+    if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
+        raise ValueError(f"sum_pool2d: kernel_size {kernel} is bigger than the input {x.shape}")
+    step = kernel if stride is None else pair(stride, "stride", "sum_pool2d", 1)
+    return SumPool2d.apply(x, None, kernel, step)
 
 
 def _unfold2d(x: Tensor, kernel_size: Any, stride: Any) -> Tensor:
@@ -975,6 +987,7 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec(
         "avg_pool2d", F.avg_pool2d, _pool_ref(np.mean), shapes=_pool_shapes, params=_pool_params
     ),
+    OpSpec("sum_pool2d", _sum_pool2d, _pool_ref(np.sum), shapes=_pool_shapes, params=_pool_params),
     OpSpec("unfold2d", _unfold2d, _unfold_ref, shapes=_pool_shapes, params=_unfold_params),
     OpSpec("fold2d", _fold2d, _fold_ref, shapes=_fold_shapes, params=_fold_params),
 )
