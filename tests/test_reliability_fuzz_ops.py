@@ -93,6 +93,18 @@ def _conv_by_matrix_product(x, w, b=None, stride=1, padding=0):
 # gradient checker draws.  At ±1e308 they overflow where the library (correctly) does not, so
 # for the special-value cases each element may match either the textbook or the stable formula
 # (they differ only where one of them overflows or meets inf - inf).
+def _pool_in_tap_order(x, kernel_size, stride, mean):
+    """Each kh×kw window of x summed tap by tap, u then v (the order of ops.conv's pooling)."""
+    kh, kw = (kernel_size, kernel_size) if np.ndim(kernel_size) == 0 else kernel_size
+    sh, sw = (kh, kw) if stride is None else (stride, stride) if np.ndim(stride) == 0 else stride
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros(x.shape[:2] + (ho, wo))
+    for u in range(kh):
+        for v in range(kw):
+            out += x[:, :, u : u + sh * (ho - 1) + 1 : sh, v : v + sw * (wo - 1) + 1 : sw]
+    return out / (kh * kw) if mean else out
+
+
 STABLE_REF = {
     "softplus": lambda x: _stable_softplus(x),
     "sigmoid": lambda x: _stable_sigmoid(x),
@@ -117,6 +129,12 @@ STABLE_REF = {
     # instead of 0.  So each element may match the loop or the same product of the same windows.
     "conv2d": _conv_by_matrix_product,
     "conv2d_no_bias": _conv_by_matrix_product,
+    # pooling adds a window's taps one at a time (tap (0, 0), then (0, 1), ...), NumPy's mean in
+    # its own order: a window holding ±1e308 and ones cancels to 0 + the ones that were added
+    # after the cancellation, so 2/9 and 1/9 are both exact sums of the same nine values in
+    # some order.  Each element may match NumPy or the same taps added in the library's order.
+    "avg_pool2d": lambda x, kernel_size, stride: _pool_in_tap_order(x, kernel_size, stride, True),
+    "sum_pool2d": lambda x, kernel_size, stride: _pool_in_tap_order(x, kernel_size, stride, False),
 }
 
 # NOTE: the table calls ``x.transpose(*axes)``, for which ``axes=()`` means "reverse the axes"
