@@ -234,6 +234,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="progress bar on stderr during each epoch (default: only on a terminal)",
     )
+    a(
+        "--eager",
+        action="store_true",
+        help="run each training step eagerly, building its graph, instead of replaying the "
+        "compiled step (tg.compile; the same results, slower)",
+    )
 
 
 def _option(key: str, value: object) -> str:
@@ -288,6 +294,7 @@ def run_command(args: argparse.Namespace) -> int:
                 plot=args.plot,
                 history_path=args.history,
                 progress=args.progress,
+                eager=args.eager,
                 **given,
             )
         else:
@@ -299,6 +306,7 @@ def run_command(args: argparse.Namespace) -> int:
                 plot=args.plot,
                 history_path=args.history,
                 progress=args.progress,
+                eager=args.eager,
             )
     except (MNISTNotFoundError, DownloadError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -802,6 +802,7 @@ def train(
     log: Callable[[str], None] | None = print,
     progress: bool | None = None,
     validation_size: int = 10_000,
+    eager: bool = False,
     **overrides: Any,
 ) -> tuple[nn.Sequential, History]:
     """Train the book's network on a data set, as ``python -m tinygrad_sgd train`` does.
@@ -817,6 +818,8 @@ def train(
     (atomically) a JSON file of network2's lists (:meth:`History.network2`); the training set is
     then evaluated after each epoch too.
     ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
+    ``eager``: run every training step eagerly instead of as a compiled step (``fit``'s
+    ``compile=False``; the results are the same).
     Returns ``(model, history)``.
 
     Before anything runs, every output path is checked (:func:`_check_outputs`), and the run
@@ -840,6 +843,7 @@ def train(
             log=log,
             progress=progress,
             validation_size=validation_size,
+            eager=eager,
         )
 
 
@@ -892,6 +896,7 @@ def _train(
     history_path: str | os.PathLike[str] | None,
     log: Callable[[str], None] | None,
     progress: bool | None,
+    eager: bool,
     validation_size: int,
 ) -> tuple[nn.Sequential, History]:
     """:func:`train` once its outputs are checked and its checkpoint locked."""
@@ -1016,6 +1021,7 @@ def _train(
             on_epoch_end=after_epoch,
             log=log,
             progress=progress,
+            compile=not eager,
             lmbda=cfg.lmbda,
             l1=cfg.l1,
             early_stopping=stopping,
