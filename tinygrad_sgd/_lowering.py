@@ -133,14 +133,27 @@ class _Lowering:
         self.grad_of: dict[int, Any] = {}  # id(t) -> a slot (a buffer), None (cleared), absent
         self.scratch: dict[tuple[Any, ...], str] = {}  # (shape, dtype) -> a bound buffer's name
         self.grad_tensors: set[int] = set()  # slots whose buffer becomes a .grad
+        self.bound: dict[int, str] = {}  # id(object) -> its name in the generated code
+        for slot, t in self.ext.items():  # a parameter's Tensor: T_ext0 for the array ext0
+            self.bound[id(t)] = f"T_{self.name(slot)}"
+            self.ns[f"T_{self.name(slot)}"] = t
 
     def _slot_of_external(self, t: Tensor, arr: np.ndarray) -> int:
         return next(s for s, a in enumerate(self.p.env) if a is arr)
 
     def name(self, s: int) -> str:
-        return f"s{s}"
+        """The slot's variable: in0, ext0 (a parameter), seed, draw0 as the recorder named
+        them, else s<number>."""
+        return self.p.names.get(s, f"s{s}")
 
     def bind(self, value: Any, prefix: str) -> str:
+        """A name for ``value`` in the generated code (the same name for the same object)."""
+        if isinstance(value, (Tensor, np.ndarray, Optimizer)):
+            key = self.bound.get(id(value))
+            if key is None:
+                key = self.bound[id(value)] = f"{prefix}{len(self.bound)}"
+                self.ns[key] = value
+            return key
         key = f"{prefix}{len(self.ns)}"
         self.ns[key] = value
         return key
@@ -199,9 +212,11 @@ class _Lowering:
     def _same(self, *slots: int) -> bool:
         """All these slots hold arrays of one dtype (floating)."""
         arrays = [self.env[s] for s in slots]
-        return all(isinstance(a, np.ndarray) for a in arrays) and len(
-            {a.dtype for a in arrays}
-        ) == 1 and arrays[0].dtype.kind == "f"
+        return (
+            all(isinstance(a, np.ndarray) for a in arrays)
+            and len({a.dtype for a in arrays}) == 1
+            and arrays[0].dtype.kind == "f"
+        )
 
     def _targets_exact(self, back: Any) -> bool:
         """The backward's gradients need no un-broadcasting and no cast."""
@@ -305,7 +320,10 @@ class _Lowering:
         A, Y, C, D = self.name(a), self.name(y), self.name(c), self.name(d)
         half = self.bind(0.5 * scale, "H")
         dt = self.bind(np.result_type(env[a], env[y]), "DT")
-        code = [f"subtract({A}, {Y}, out={D})", f"{C} = asarray({half} * vdot({D}, {D}), dtype={dt})"]
+        code = [
+            f"subtract({A}, {Y}, out={D})",
+            f"{C} = asarray({half} * vdot({D}, {D}), dtype={dt})",
+        ]
         self.ops.append(_Op("QuadraticCost", [a, y], [c, d], code, buffered=(d,)))
 
         def back(bk: Any) -> None:
@@ -357,10 +375,10 @@ class _Lowering:
 
     def call(self, k: int, kern: Any) -> None:
         method = kern.method
-        owner = getattr(method, "__self__", None)
+        owner: Any = getattr(method, "__self__", None)
         name = getattr(method, "__name__", "")
-        if (name == "zero_grad" and isinstance(owner, Optimizer)
-                and type(owner).zero_grad is Optimizer.zero_grad and kern.args == (True,)):  # fmt: skip
+        plain = isinstance(owner, Optimizer) and type(owner).zero_grad is Optimizer.zero_grad
+        if name == "zero_grad" and plain and kern.args == (True,):
             self.zero_grad(k, owner)
             return
         if name == "step" and type(owner) is SGD and kern.args == ():
@@ -513,12 +531,15 @@ class _Lowering:
             text += [f"       {line}" for line in op.code]
         fresh = {c for op in self.ops if op.title == "QuadraticCost" for c in op.writes[:1]}
         body.append(f"    return {self._result(self.p.outputs, fresh)}")
-        ns.update(wrap=Tensor._wrap, copy=np.array, MISS=self.c._MISS, ndarray=np.ndarray, Tensor=Tensor,
-                  MODE=_state, LOCKS=inplace._counts)  # fmt: skip
+        ns.update(wrap=Tensor._wrap, copy=np.array, MISS=self.c._MISS, Tensor=Tensor)
+        ns.update(MODE=_state, LOCKS=inplace._counts)
         guards = self.guards()
         source = (
-            f"def replay({ins}):\n" + "\n".join(body) + "\n\n"
-            + "def run(*args):\n" + "\n".join(f"    {g}" for g in self.signature() + guards)
+            f"def replay({ins}):\n"
+            + "\n".join(body)
+            + "\n\n"
+            + "def run(*args):\n"
+            + "\n".join(f"    {g}" for g in self.signature() + guards)
             + f"\n    return replay({ins})\n\n"
             + "def valid():\n"
             + "\n".join(f"    {g.replace('return MISS', 'return False')}" for g in guards)
@@ -543,7 +564,9 @@ class _Lowering:
                 name = self.name(next(ins))
                 sh, dt = self.bind(arr.shape, "SH"), self.bind(arr.dtype, "DT")
                 if isinstance(a, Tensor):
-                    lines.append(f"if not isinstance({v}, Tensor) or {v}.requires_grad: return MISS")
+                    lines.append(
+                        f"if not isinstance({v}, Tensor) or {v}.requires_grad: return MISS"
+                    )
                     lines.append(f"{name} = {v}.data")
                 else:
                     lines.append(f"if type({v}) is not {self.bind(type(a), 'TY')}: return MISS")
@@ -558,7 +581,7 @@ class _Lowering:
         return lines
 
     def _describe(self, s: int, where: dict[int, tuple[int, np.ndarray]]) -> str:
-        name = self.p.names.get(s, self.name(s))
+        name = self.name(s)
         buf = f"@b{where[s][0]}" if s in where else ""
         return f"{name}:{_short(self.env[s])}{buf}"
 

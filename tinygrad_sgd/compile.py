@@ -154,7 +154,6 @@ class _Add:
     def __init__(self, a: int, b: int, out: int) -> None:
         self.a, self.b, self.out = a, b, out
 
-
     def key(self) -> tuple[Any, ...]:
         return ("add", self.a, self.b, self.out)
 
@@ -204,7 +203,7 @@ class _Call:
 
 
 class _Draw:
-    """env[out] = make(rng, *args): random numbers drawn afresh at every replay (see :func:`draw`)."""
+    """env[out] = make(rng, *args): random numbers drawn afresh at every replay (:func:`draw`)."""
 
     def __init__(self, rng: np.random.Generator, make: Callable[..., np.ndarray],
                  args: tuple[Any, ...], out: int) -> None:  # fmt: skip
@@ -685,8 +684,8 @@ class _Snapshot:
             t.grad = None if g is None else Tensor._wrap(g.copy())  # (a replay wrote its buffers)
         for opt, st in self.opts:
             opt.state = _copy_state(st)
-        for rng, st in self.rngs.values():
-            rng.bit_generator.state = st
+        for rng, state in self.rngs.values():
+            rng.bit_generator.state = state
 
     def difference(self, other: _Snapshot) -> str:
         for k, t in enumerate(self.tensors):
