@@ -9,16 +9,21 @@ A tracing compiler in miniature (the idea of tinygrad's TinyJit, ``jax.jit``, ``
    ``zero_grad``/``step`` announce themselves (:func:`note_call`) as *call kernels*.  Kernels read
    and write numbered *slots*: the step's inputs, arrays made by earlier kernels, and the arrays
    that existed before (parameters, captured by identity, so in-place updates are seen).
-2. **Verification.**  The second call with that signature replays the program, restores the state
-   it had, runs ``fn`` eagerly again (recording a second program) and compares: both programs
-   must be the same, and the replay must have left parameters, ``.grad`` arrays, optimizer state
-   and outputs bit-identical to eager.  A constant computed in Python from the data (integer
-   labels turned into one-hot rows inside the step, a value read with ``.data``) differs between
-   the two recordings and is refused, instead of being frozen into the program.
-3. **Replay.**  Later calls check the guards (the same parameter arrays and ``requires_grad``, the
-   same optimizer parameters, the ``.grad`` state the program expects) and run the kernels: each
-   op's own ``forward``/``backward`` formula on arrays, with no Tensor, Context or graph objects
-   and no topological sort.  Hyper-parameters are read at replay time (``opt.step`` itself runs).
+2. **Verification.**  The second call with that signature lowers (3.) and replays the
+   program, restores the state it had, runs ``fn`` eagerly again (recording a second program)
+   and compares: both programs must be the same, and the replay must have left parameters,
+   ``.grad`` arrays, optimizer state and outputs bit-identical to eager.  A constant computed in
+   Python from the data (integer labels turned into one-hot rows inside the step, a value read
+   with ``.data``) differs between the two recordings and is refused, instead of being frozen
+   into the program.
+3. **Lowering and replay.**  The verified program is lowered (``_lowering.py``): kernels with an
+   ``out=`` form (the linear layer, the sigmoid, the quadratic cost, fan-out sums, ``.grad``,
+   ``zero_grad`` and SGD's update in place) write into buffers allocated once, the others call
+   their op's formula, and the whole is emitted as one generated Python function.  Later calls
+   run its checks (the signature; the guards: the same parameter arrays and ``requires_grad``,
+   the same optimizer parameters, the ``.grad`` state the program expects) and the kernels, with
+   no Tensor, Context or graph objects and no topological sort.  Hyper-parameters are read from
+   ``param_groups`` at replay time.
 
 The price: ``fn``'s Python runs only while recording, so its control flow is frozen.  Reading a
 tensor's value while recording (``.item()``, ``bool(t)``, ``float(t)``, ``int(t)``, ``.numpy()``)
