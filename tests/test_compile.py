@@ -467,3 +467,23 @@ def test_a_step_under_trace_runs_eagerly():
     with tg.trace() as t:
         step(X, Y)
     assert step.records == 2 and len(t.steps) > 0  # the tracer saw the eager backward
+
+
+def test_an_op_called_with_keyword_arguments_is_refused_and_fit_runs_it_eagerly():
+    conv = nn.Conv2d(1, 2, 3)
+    opt = optim.SGD(conv.parameters(), lr=0.1)
+    X = np.random.default_rng(0).random((2, 1, 5, 5))
+
+    def step(x):
+        opt.zero_grad()
+        c = conv(x).sum()
+        c.backward()
+        opt.step()
+        return c
+
+    with pytest.raises(tg.CompileError, match="keyword arguments"):
+        tg.compile(step)(X)
+    compiled = tg.compile(step, fallback=True)
+    for _ in range(3):
+        compiled(X)
+    assert "keyword arguments" in compiled.fallback_reason

@@ -353,7 +353,14 @@ class _Recorder:
         # Run the formula again on the same arrays: it must give the same bits.  This catches an
         # op that draws random numbers (a replay would draw afresh, which recording cannot
         # check) or that takes keyword arguments (the observer does not see them).
-        if not _same(kern(*(self.p.env[s] for _, s in slots)), out.data):
+        try:
+            again = kern(*(self.p.env[s] for _, s in slots))
+        except TypeError as e:  # a required keyword argument (Conv2d's stride, ...)
+            raise CompileError(
+                f"compile: {fn.__name__}.forward cannot run again from its positional arguments "
+                f"({e}); an op called with keyword arguments cannot be compiled"
+            ) from e
+        if not _same(again, out.data):
             raise CompileError(
                 f"compile: {fn.__name__}.forward gives a different result when run again on the "
                 "same arrays (it draws random numbers, or was called with keyword arguments); "
