@@ -281,12 +281,15 @@ class _Lowering:
             return False
         if not all(self._targets_exact(bk) for bk in backs):
             return False
-        lim = self.bind(-_exp_safe_limit(env[z].dtype), "L")
+        # NOTE: −L and 1 as 0-d arrays of the dtype: the same values as eager's Python numbers
+        # (exact in every float dtype), without a conversion of a Python scalar at every call.
+        lim = self.bind(np.asarray(-_exp_safe_limit(env[z].dtype), env[z].dtype), "L")
+        one = self.bind(np.asarray(1, env[z].dtype), "ONE")
         Z, A = self.name(z), self.name(a)
         code = [
             f"if minimum.reduce({Z}, axis=None) >= {lim}:",
             f"    negative({Z}, out={A}); maximum({A}, {lim}, out={A}); exp({A}, out={A})",
-            f"    add({A}, 1, out={A}); reciprocal({A}, out={A})",
+            f"    add({A}, {one}, out={A}); reciprocal({A}, out={A})",
             "else:",
             f"    copyto({A}, stable_sigmoid({Z}))",
         ]
