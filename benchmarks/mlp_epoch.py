@@ -456,7 +456,8 @@ def hips_autograd_row(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> E
 
 def tinygrad_compiled(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """The user path's step under ``tg.compile``: recorded on its first call, verified against
-    eager on its second, replayed afterwards (the ops' own formulas on arrays, no graph)."""
+    eager on its second, replayed afterwards (its lowered program: out= kernels over buffers
+    allocated once, SGD in place; no graph)."""
     import tinygrad_sgd as tg
     from tinygrad_sgd import data, nn, optim
 

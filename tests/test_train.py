@@ -397,3 +397,45 @@ def test_build_network_and_the_train_command_take_every_initialiser_of_the_layer
     w = build_network([400, 10], init="he", seed=0, dtype=np.float64)[0].weight.data
     assert abs(w.std() - np.sqrt(2 / 400)) < 0.005  # He: σ = √(2 / n_in); n = 4000 draws
     assert not build_network([400, 10], init="he", seed=0)[0].bias.data.any()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"cost": "cross-entropy", "lr": 0.5},
+        {"dropout": 0.5},
+        {"lmbda": 5.0, "report_gradients": True},
+        {"momentum": 0.9},
+    ],
+)
+def test_fit_compiled_ends_at_the_eager_weights_bit_for_bit(options):
+    """fit's default compiled step against compile=False: 4 epochs of 43 examples in batches of
+    10 (so the short last batch of 3 is recorded, verified and then replayed), same seeds."""
+    X, y = _toy()
+    runs = []
+    for compile in (False, True):
+        kw = dict(options)
+        dropout = kw.pop("dropout", 0.0)
+        momentum = kw.pop("momentum", 0.0)
+        model = build_network([6, 5, 5, 4], seed=1, dtype=np.float64, dropout=dropout,
+                              dropout_seed=3)  # fmt: skip
+        opt = tg.optim.SGD(model.parameters(), lr=kw.pop("lr", 3.0), momentum=momentum)
+        h = fit(model, (X, y), (X, y), epochs=4, batch_size=10, seed=2, optimizer=opt, log=None,
+                compile=compile, **kw)  # fmt: skip
+        runs.append((model, h))
+    (m_eager, h_eager), (m_comp, h_comp) = runs
+    for (name, a), (_, b) in zip(m_eager.state_dict().items(), m_comp.state_dict().items()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    assert h_comp.train_cost == h_eager.train_cost and h_comp.correct == h_eager.correct
+    assert h_comp.gradient_speeds == h_eager.gradient_speeds
+
+
+def test_resume_of_a_compiled_run_equals_an_eager_run(tmp_path):
+    part = tmp_path / "part.npz"
+    m_eager, h_eager = train(epochs=3, seed=3, log=None, eager=True)
+    train(epochs=1, seed=3, save=part, log=None)  # compiled (the default)
+    m_res, h_res = train(epochs=3, resume=part, save=part, log=None)
+    for (name, a), (_, b) in zip(m_eager.state_dict().items(), m_res.state_dict().items()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    assert h_res.train_cost == h_eager.train_cost

@@ -9,16 +9,21 @@ A tracing compiler in miniature (the idea of tinygrad's TinyJit, ``jax.jit``, ``
    ``zero_grad``/``step`` announce themselves (:func:`note_call`) as *call kernels*.  Kernels read
    and write numbered *slots*: the step's inputs, arrays made by earlier kernels, and the arrays
    that existed before (parameters, captured by identity, so in-place updates are seen).
-2. **Verification.**  The second call with that signature replays the program, restores the state
-   it had, runs ``fn`` eagerly again (recording a second program) and compares: both programs
-   must be the same, and the replay must have left parameters, ``.grad`` arrays, optimizer state
-   and outputs bit-identical to eager.  A constant computed in Python from the data (integer
-   labels turned into one-hot rows inside the step, a value read with ``.data``) differs between
-   the two recordings and is refused, instead of being frozen into the program.
-3. **Replay.**  Later calls check the guards (the same parameter arrays and ``requires_grad``, the
-   same optimizer parameters, the ``.grad`` state the program expects) and run the kernels: each
-   op's own ``forward``/``backward`` formula on arrays, with no Tensor, Context or graph objects
-   and no topological sort.  Hyper-parameters are read at replay time (``opt.step`` itself runs).
+2. **Verification.**  The second call with that signature lowers (3.) and replays the
+   program, restores the state it had, runs ``fn`` eagerly again (recording a second program)
+   and compares: both programs must be the same, and the replay must have left parameters,
+   ``.grad`` arrays, optimizer state and outputs bit-identical to eager.  A constant computed in
+   Python from the data (integer labels turned into one-hot rows inside the step, a value read
+   with ``.data``) differs between the two recordings and is refused, instead of being frozen
+   into the program.
+3. **Lowering and replay.**  The verified program is lowered (``_lowering.py``): kernels with an
+   ``out=`` form (the linear layer, the sigmoid, the quadratic cost, fan-out sums, ``.grad``,
+   ``zero_grad`` and SGD's update in place) write into buffers allocated once, the others call
+   their op's formula, and the whole is emitted as one generated Python function.  Later calls
+   run its checks (the signature; the guards: the same parameter arrays and ``requires_grad``,
+   the same optimizer parameters, the ``.grad`` state the program expects) and the kernels, with
+   no Tensor, Context or graph objects and no topological sort.  Hyper-parameters are read from
+   ``param_groups`` at replay time.
 
 The price: ``fn``'s Python runs only while recording, so its control flow is frozen.  Reading a
 tensor's value while recording (``.item()``, ``bool(t)``, ``float(t)``, ``int(t)``, ``.numpy()``)
@@ -38,7 +43,9 @@ from .autograd import core
 from .autograd.mode import _state
 from .tensor import Tensor
 
-__all__ = ["compile", "CompiledStep", "CompileError", "note_call"]
+_MISS = object()  # what a program's generated ``run`` returns when a check fails
+
+__all__ = ["compile", "CompiledStep", "CompileError", "draw", "note_call"]
 
 _MAX_PROGRAMS = 8  # programs kept per compiled step (one per input signature), least recent dropped
 
@@ -91,16 +98,17 @@ class _Forward:
                  out: int) -> None:  # fmt: skip
         self.fn, self.ctx, self.args, self.slots, self.out = fn, ctx, args, slots, out
 
-    def run(self, env: list[Any]) -> None:
+    def __call__(self, *values: Any) -> np.ndarray:
+        """The op's formula on the arrays of its slots (in the order of ``slots``)."""
         args = list(self.args)
-        for pos, s in self.slots:
-            args[pos] = env[s]
+        for (pos, _), v in zip(self.slots, values):
+            args[pos] = v
         ctx = self.ctx
         raw = self.fn.forward(ctx, *args)
         data = raw if type(raw) is np.ndarray else np.asarray(raw)
         if data is not raw:  # as Function.apply: a 0-d result stays an array, also where saved
             ctx._saved = tuple(data if v is raw else v for v in ctx._saved)
-        env[self.out] = data
+        return data
 
     def key(self) -> tuple[Any, ...]:
         return ("fwd", self.fn, _const_key(self.args), tuple(self.slots), self.out)
@@ -122,16 +130,19 @@ class _Backward:
                  Any]]) -> None:  # fmt: skip
         self.fwd, self.delta, self.targets = fwd, delta, targets
 
-    def run(self, env: list[Any]) -> None:
+    def __call__(self, delta: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The op's backward formula: one gradient per target, in the order of ``targets``."""
         ctx = self.fwd.ctx
-        out = ctx.fn.backward(ctx, env[self.delta])
+        out = ctx.fn.backward(ctx, delta)
         out = out if type(out) is tuple else (out,)
-        for i, slot, shape, dtype in self.targets:
+        grads = []
+        for i, _, shape, dtype in self.targets:
             gi = out[i]
             gi = gi if type(gi) is np.ndarray else np.asarray(getattr(gi, "data", gi))
             if gi.shape != shape:
                 gi = core._sum_to_shape(gi, shape, ctx, i)  # type: ignore[arg-type]
-            env[slot] = gi if gi.dtype == dtype else gi.astype(dtype)
+            grads.append(gi if gi.dtype == dtype else gi.astype(dtype))
+        return tuple(grads)
 
     def key(self) -> tuple[Any, ...]:
         return ("bwd", self.fwd.out, self.delta, tuple(t[:3] for t in self.targets))
@@ -149,9 +160,6 @@ class _Add:
     def __init__(self, a: int, b: int, out: int) -> None:
         self.a, self.b, self.out = a, b, out
 
-    def run(self, env: list[Any]) -> None:
-        env[self.out] = core._add(env[self.a], env[self.b])
-
     def key(self) -> tuple[Any, ...]:
         return ("add", self.a, self.b, self.out)
 
@@ -166,8 +174,8 @@ class _LeafGrad:
     def __init__(self, t: Tensor, g: int, add: bool, copy_g: bool, name: str) -> None:
         self.t, self.g, self.add, self.copy_g, self.name = t, g, add, copy_g, name
 
-    def run(self, env: list[Any]) -> None:
-        t, g = self.t, env[self.g]
+    def __call__(self, g: np.ndarray) -> None:
+        t = self.t
         if self.add:
             t.grad = Tensor._wrap(core._add(t.grad.data, g))  # type: ignore[union-attr]
         else:
@@ -187,7 +195,7 @@ class _Call:
     def __init__(self, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.method, self.args = method, args
 
-    def run(self, env: list[Any]) -> None:
+    def __call__(self) -> None:
         self.method(*self.args)
 
     def key(self) -> tuple[Any, ...]:
@@ -198,6 +206,37 @@ class _Call:
         m = self.method
         owner = type(getattr(m, "__self__", None)).__name__
         return f"call {owner}.{getattr(m, '__name__', m)}{self.args if self.args else '()'}"
+
+
+class _Draw:
+    """env[out] = make(rng, *args): random numbers drawn afresh at every replay (:func:`draw`)."""
+
+    def __init__(self, rng: np.random.Generator, make: Callable[..., np.ndarray],
+                 args: tuple[Any, ...], out: int) -> None:  # fmt: skip
+        self.rng, self.make, self.args, self.out = rng, make, args, out
+        self.what = getattr(make, "__qualname__", repr(make))
+
+    def __call__(self) -> np.ndarray:
+        return self.make(self.rng, *self.args)
+
+    def key(self) -> tuple[Any, ...]:
+        return ("draw", id(self.rng), self.what, self.args, self.out)
+
+    def line(self, env: list[Any], names: dict[int, str]) -> str:
+        return f"%{self.out} = draw {self.what}{self.args} -> {_describe(env[self.out])}"
+
+
+def draw(rng: np.random.Generator, make: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+    """``make(rng, *args)``: an array of random numbers (a dropout mask) that a compiled step
+    draws afresh at every replay, from ``rng`` in the same order as eager, instead of freezing
+    the first one into its program.  Outside a recording it is just ``make(rng, *args)``."""
+    rec = _state.recording
+    if rec is not None:
+        rec.rng_before.setdefault(id(rng), (rng, rng.bit_generator.state))
+    out = make(rng, *args)
+    if rec is not None:
+        rec.draw(rng, make, args, out)
+    return out
 
 
 def _const_key(args: list[Any]) -> tuple[Any, ...]:
@@ -227,32 +266,13 @@ class _Program:
         self.grad_expect: list[tuple[Tensor, bool]] = []  # (t, t.grad is None) at entry
         self.optimizers: list[tuple[Any, tuple[int, ...]]] = []  # with their parameters' ids
         self.leaves: list[Tensor] = []
+        self.draws: list[_Draw] = []  # random draws: their generators' states are restored too
 
     def structure(self) -> list[tuple[Any, ...]]:
         # Captured tensors by identity: one the step creates anew at each call (a target made
         # from integer labels) is data the replay would freeze.
         ext = [("ext", id(t), arr.dtype.str, arr.shape) for t, arr, _ in self.externals]
         return [k.key() for k in self.kernels] + ext + [("out", repr(self.outputs))]
-
-    def valid(self) -> bool:
-        for t, arr, rg in self.externals:
-            if t.data is not arr or t.requires_grad is not rg:
-                return False
-        for t, none in self.grad_expect:
-            if (t.grad is None) is not none:
-                return False
-        for opt, ids in self.optimizers:
-            if _param_ids(opt) != ids:
-                return False
-        return True
-
-    def replay(self, inputs: list[np.ndarray]) -> Any:
-        env = self.env
-        for s, a in zip(self.inputs, inputs):
-            env[s] = a
-        for k in self.kernels:
-            k.run(env)
-        return _rebuild(self.outputs, lambda s: Tensor._wrap(env[s]))
 
     def __str__(self) -> str:
         lines = [
@@ -263,14 +283,6 @@ class _Program:
 
 def _param_ids(opt: Any) -> tuple[int, ...]:
     return tuple(id(p) for g in opt.param_groups for p in g["params"])
-
-
-def _rebuild(structure: Any, leaf: Callable[[int], Any]) -> Any:
-    if isinstance(structure, tuple) and structure[:1] == ("slot",):
-        return leaf(structure[1])
-    if isinstance(structure, list):
-        return tuple(_rebuild(s, leaf) for s in structure)
-    return structure
 
 
 class _Recorder:
@@ -285,6 +297,7 @@ class _Recorder:
         self.leaf_tensor: dict[Any, Tensor] = {}
         self.grad_set: set[int] = set()  # leaves whose .grad the program set or cleared so far
         self.before: dict[Any, Any] = {}  # a leaf's .grad before this backward reached it
+        self.rng_before: dict[int, tuple[Any, Any]] = {}  # generators drawn from: their states
         for t in inputs:
             self.p.inputs.append(self.new_slot(t.data, f"in{len(self.p.inputs)}"))
 
@@ -320,7 +333,9 @@ class _Recorder:
         for pos, a in enumerate(args):
             arr = a.data if isinstance(a, Tensor) else a
             s = self.slot_of.get(id(arr)) if isinstance(arr, np.ndarray) else None
-            if s is None and isinstance(a, Tensor):
+            if s is None and isinstance(a, Tensor) and arr.ndim == 0 and not a.requires_grad:
+                arr = a = np.array(arr, copy=True)  # a number the step wrote (x * 0.5): a constant
+            elif s is None and isinstance(a, Tensor):
                 if a._hooks or a._retains_grad:
                     raise CompileError(
                         f"compile: a tensor with hooks or retain_grad() enters {fn.__name__}; "
@@ -339,9 +354,14 @@ class _Recorder:
         # Run the formula again on the same arrays: it must give the same bits.  This catches an
         # op that draws random numbers (a replay would draw afresh, which recording cannot
         # check) or that takes keyword arguments (the observer does not see them).
-        probe = list(self.p.env)
-        kern.run(probe)
-        if not _same(probe[kern.out], out.data):
+        try:
+            again = kern(*(self.p.env[s] for _, s in slots))
+        except TypeError as e:  # a required keyword argument (Conv2d's stride, ...)
+            raise CompileError(
+                f"compile: {fn.__name__}.forward cannot run again from its positional arguments "
+                f"({e}); an op called with keyword arguments cannot be compiled"
+            ) from e
+        if not _same(again, out.data):
             raise CompileError(
                 f"compile: {fn.__name__}.forward gives a different result when run again on the "
                 "same arrays (it draws random numbers, or was called with keyword arguments); "
@@ -430,6 +450,14 @@ class _Recorder:
             self.p.optimizers.append((owner, _param_ids(owner)))
         self.p.kernels.append(_Call(method, args))
 
+    def draw(self, rng: np.random.Generator, make: Callable[..., Any], args: tuple[Any, ...],
+             out: np.ndarray) -> None:  # fmt: skip
+        self.flush()
+        kern = _Draw(rng, make, args, -1)
+        kern.out = self.new_slot(out, f"draw{len(self.p.draws)}")
+        self.p.kernels.append(kern)
+        self.p.draws.append(kern)
+
     def finish(self, result: Any) -> None:
         self.flush()
 
@@ -466,18 +494,26 @@ def _same(a: Any, b: Any) -> bool:
 # ------------------------------------------------------------------ the compiled step
 
 
-def _signature(args: tuple[Any, ...]) -> tuple[Any, ...]:
+def _signature(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[np.ndarray]]:
+    """The key a program is cached under (grad mode; shape and dtype of each array or Tensor
+    argument, the value of any other), and the arrays the program takes as its inputs."""
     key: list[Any] = [_state.grad_enabled]
+    arrays = []
     for k, a in enumerate(args):
-        if isinstance(a, Tensor):
+        if type(a) is np.ndarray:
+            key += (a.shape, a.dtype)
+            arrays.append(a)
+        elif isinstance(a, Tensor):
             if a.requires_grad:
                 raise CompileError(
                     f"compile: argument {k} requires grad; a compiled step's inputs are data "
                     "(parameters are reached through the model)"
                 )
-            key.append(("T", a.shape, a.dtype.str))
+            key += ("T", a.shape, a.dtype)
+            arrays.append(a.data)
         elif isinstance(a, np.ndarray):
-            key.append(("A", a.shape, a.dtype.str))
+            key += ("A", type(a), a.shape, a.dtype)
+            arrays.append(a)
         else:
             try:
                 hash(a)
@@ -487,7 +523,7 @@ def _signature(args: tuple[Any, ...]) -> tuple[Any, ...]:
                     "nor a hashable constant"
                 ) from None
             key.append(("V", type(a).__name__, a))
-    return tuple(key)
+    return tuple(key), arrays
 
 
 class _State:
@@ -495,6 +531,7 @@ class _State:
 
     def __init__(self, program: _Program) -> None:
         self.program = program
+        self.lowered: Any = None  # the _lowering.Lowered program, made at the second call
         self.verified = False
         self.checks_left = 0
 
@@ -502,35 +539,69 @@ class _State:
 class CompiledStep:
     """A step function with recorded programs, one per input signature (see the module doc)."""
 
-    def __init__(self, fn: Callable[..., Any], check: bool | int = False) -> None:
+    def __init__(self, fn: Callable[..., Any], check: bool | int = False,
+                 fallback: bool = False) -> None:  # fmt: skip
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.check = int(check) * 3 if isinstance(check, bool) else int(check)
+        self.fallback = fallback
+        #: Why this step runs eagerly (``fallback=True``, after a CompileError), else None.
+        self.fallback_reason: str | None = None
         self._programs: dict[tuple[Any, ...], _State] = {}
+        self._last: Callable[..., Any] | None = None  # the last replayed program's run
         self.records = 0  # how many times fn ran eagerly under the recorder (for tests, study)
 
     @property
     def program(self) -> str:
-        """The most recently used program, one kernel per line."""
+        """The most recently used program: each kernel (op, the slots it writes and reads with
+        their shapes, dtypes and buffers) above the NumPy lines it runs."""
         if not self._programs:
             return "(nothing recorded yet)"
-        return str(next(reversed(self._programs.values())).program)
+        state = next(reversed(self._programs.values()))
+        if state.lowered is None:
+            return "(recorded, lowered at the next call)\n" + str(state.program)
+        return str(state.lowered.text)
 
     def __call__(self, *args: Any) -> Any:
-        key = _signature(args)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args
-                  if isinstance(a, (Tensor, np.ndarray))]  # fmt: skip
+        last = self._last
+        if last is not None:  # the steady state: the last program's checks, then its replay
+            out = last(*args)
+            if out is not _MISS:
+                return out
+            self._last = None
+        key, arrays = _signature(args)
+        if self.fallback_reason is not None or _state.observers or _state.recording is not None:
+            # Eager: compilation failed before, or a tool watches the engine (trace,
+            # detect_anomaly), which a replay would bypass, or another step is recording.
+            return self.fn(*(Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in args))
+        try:
+            return self._call(key, args, arrays)
+        except CompileError as e:
+            done = getattr(e, "eager_result", _NONE)  # a failed verification: eager ran
+            if not self.fallback or (done is _NONE and not getattr(e, "rerun", False)):
+                raise
+            self.fallback_reason = str(e)
+            if done is not _NONE:
+                return done
+            return self.fn(*(Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in args))
+
+    def _call(self, key: tuple[Any, ...], args: tuple[Any, ...], arrays: list[np.ndarray]) -> Any:
         state = self._programs.pop(key, None)
-        if state is not None and not state.program.valid():
+        if state is not None and state.lowered is not None and not state.lowered.valid():
             state = None
         if state is None:
             result, program = self._record(args)
             self._remember(key, _State(program))
             return result
         self._remember(key, state)
+        if state.lowered is None:
+            from ._lowering import lower  # NOTE: here, as it imports optim, which imports us
+
+            state.lowered = lower(state.program, args)
         if state.verified and state.checks_left == 0:
-            return state.program.replay(arrays)
-        return self._verify(key, state, args, arrays)
+            self._last = state.lowered.run
+            return state.lowered.replay(*arrays)
+        return self._verify(state, args, arrays)
 
     def _remember(self, key: tuple[Any, ...], state: _State) -> None:
         self._programs[key] = state
@@ -540,14 +611,22 @@ class CompiledStep:
     def _record(self, args: tuple[Any, ...]) -> tuple[Any, _Program]:
         inputs = [Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in args]
         rec = _Recorder([t for t in inputs if isinstance(t, Tensor)])
-        if _state.recording is not None:
-            raise CompileError("compile: a compiled step called while another one records")
         self.records += 1
         _state.observers += (rec,)
         _state.recording = rec
         try:
             result = self.fn(*inputs)
             rec.finish(result)
+        except CompileError as e:
+            # Before any optimizer step the run changed only .grad (which the step's zero_grad
+            # clears again) and the random streams (put back here): it can run again eagerly.
+            updated = any(isinstance(k, _Call) and k.method.__name__ == "step"
+                          for k in rec.p.kernels)  # fmt: skip
+            if not updated:
+                for rng, st in rec.rng_before.values():
+                    rng.bit_generator.state = st
+                e.rerun = True  # type: ignore[attr-defined]
+            raise
         finally:
             _state.recording = None
             obs = list(_state.observers)
@@ -555,37 +634,42 @@ class CompiledStep:
             _state.observers = tuple(obs)
         return result, rec.p
 
-    def _verify(self, key: tuple[Any, ...], state: _State, args: tuple[Any, ...],
-                arrays: list[np.ndarray]) -> Any:  # fmt: skip
+    def _verify(self, state: _State, args: tuple[Any, ...], arrays: list[np.ndarray]) -> Any:
         """Replay, put the state back, run eagerly (recording again), and compare."""
         program = state.program
         saved = _Snapshot(program)
-        replayed = program.replay(arrays)
+        replayed = state.lowered.replay(*arrays)
         after_replay = _Snapshot(program, outputs=replayed)
         saved.restore()
         result, again = self._record(args)
         after_eager = _Snapshot(program, outputs=result)
         diff = after_replay.difference(after_eager)
+        error = None
         if again.structure() != program.structure():
-            raise CompileError(
+            error = CompileError(
                 "compile: the step recorded different kernels on its second call with the same "
                 "signature: it makes a tensor or constant from the data in Python (e.g. integer "
                 "labels made one-hot inside the step: pass one-hot rows instead; or a new Tensor "
                 "created at each call), or its control flow changed; it cannot be compiled "
                 "faithfully"
             )
-        if diff:
-            raise CompileError(
+        elif diff:
+            error = CompileError(
                 f"compile: the replay differs from eager in {diff}: the step changes values "
                 "outside the recorded kernels (a manual update of .data? use an optimizer), or a "
                 "kernel is wrong"
             )
-        state.program = again  # equal to the old one; its slots hold this call's arrays
+        if error is not None:
+            error.eager_result = result  # type: ignore[attr-defined]  # the state is eager's
+            raise error
         if state.verified:
             state.checks_left -= 1
         else:
             state.verified, state.checks_left = True, self.check
         return result
+
+
+_NONE = object()
 
 
 class _Snapshot:
@@ -602,16 +686,19 @@ class _Snapshot:
         self.grads = [t.grad for t in self.tensors]
         self.grad_values = [None if g is None else np.array(g.data, copy=True) for g in self.grads]
         self.opts = [(opt, _copy_state(opt.state)) for opt, _ in p.optimizers]
+        self.rngs = {id(d.rng): (d.rng, d.rng.bit_generator.state) for d in p.draws}
         flat: list[Any] = []
         _flatten(outputs, flat)
         self.outputs = [np.array(t.data, copy=True) for t in flat]
 
     def restore(self) -> None:
-        for t, d, g in zip(self.tensors, self.data, self.grads):
+        for t, d, g in zip(self.tensors, self.data, self.grad_values):
             np.copyto(t.data, d)
-            t.grad = g
+            t.grad = None if g is None else Tensor._wrap(g.copy())  # (a replay wrote its buffers)
         for opt, st in self.opts:
             opt.state = _copy_state(st)
+        for rng, state in self.rngs.values():
+            rng.bit_generator.state = state
 
     def difference(self, other: _Snapshot) -> str:
         for k, t in enumerate(self.tensors):
@@ -651,15 +738,21 @@ def _flatten(x: Any, out: list[Any]) -> None:
             _flatten(y, out)
 
 
-def compile(fn: Callable[..., Any] | None = None, *, check: bool | int = False) -> Any:
+def compile(fn: Callable[..., Any] | None = None, *, check: bool | int = False,
+            fallback: bool = False) -> Any:  # fmt: skip
     """Compile a training step: ``step = tg.compile(fn)`` or ``@tg.compile``.
 
     The first call with a given input signature (shapes and dtypes of the array and Tensor
     arguments, the values of the others, grad mode) runs ``fn`` eagerly and records its kernels;
     the second runs eagerly again and checks that a replay gives the same bits; later calls
     replay.  ``check=True`` (or a number of calls) keeps comparing replay with eager for that
-    many more calls and raises :class:`CompileError` on any difference.
+    many more calls and raises :class:`CompileError` on any difference.  ``fallback=True``:
+    a step that cannot be compiled (hooks, ``create_graph``, an op without an array backward,
+    a replay that differs) runs eagerly from then on instead of raising, with the reason in
+    ``step.fallback_reason`` (``train.fit`` uses this); an error after the step's optimizer
+    update was recorded is raised all the same, as running the step again would update twice.
+    While ``trace()`` or ``detect_anomaly()`` is active the step runs eagerly.
     """
     if fn is None:
-        return lambda f: CompiledStep(f, check)
-    return CompiledStep(fn, check)
+        return lambda f: CompiledStep(f, check, fallback)
+    return CompiledStep(fn, check, fallback)

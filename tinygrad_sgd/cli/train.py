@@ -235,6 +235,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="progress bar on stderr during each epoch (default: only on a terminal)",
     )
+    a(
+        "--eager",
+        action="store_true",
+        help="run each training step eagerly, building its graph, instead of replaying the "
+        "compiled step (tg.compile; the same results, slower)",
+    )
 
 
 def _option(key: str, value: object) -> str:
@@ -290,6 +296,7 @@ def run_command(args: argparse.Namespace) -> int:
                 history_path=args.history,
                 log=print,
                 progress=args.progress,
+                eager=args.eager,
                 **given,
             )
         else:
@@ -302,6 +309,7 @@ def run_command(args: argparse.Namespace) -> int:
                 history_path=args.history,
                 log=print,
                 progress=args.progress,
+                eager=args.eager,
             )
     except (MNISTNotFoundError, DownloadError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from ..compile import draw
 from ..ops.conv import pair
 from ..tensor import _NOT_GIVEN, Seed, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
@@ -441,6 +442,15 @@ class Identity(Module):
         return z
 
 
+def _dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any,
+                  p: float) -> np.ndarray:  # fmt: skip
+    """r / (1 − p) with r_j ~ Bernoulli(1 − p): 1/(1 − p) where a uniform draw u_j ≥ p, else 0."""
+    u = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    mask = (u >= p).astype(dtype)
+    mask *= 1 / (1 - p)
+    return mask
+
+
 class Dropout(Module):
     """Inverted dropout (the book's chapter 3): in training, each unit is kept with probability
     1 − p and scaled by 1/(1 − p), and dropped (set to 0) otherwise:
@@ -482,13 +492,10 @@ class Dropout(Module):
         in evaluation (``eval()``), a unchanged."""
         if not self.training or self.p == 0:
             return a
-        # NOTE: drawn here at every call, never cached: each training step sees a new mask.
-        u = self.generator.random(
-            a.shape, dtype=np.float32 if a.dtype == np.float32 else np.float64
-        )
-        mask = (u >= self.p).astype(a.dtype)
-        mask *= 1 / (1 - self.p)
-        return a * mask
+        # NOTE: drawn here at every call, never cached: each training step sees a new mask
+        # (and, through compile.draw, each replay of a compiled step).
+        mask = draw(self.generator, _dropout_mask, a.shape, a.dtype, self.p)
+        return a * Tensor.from_numpy(mask)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import nn, optim
 from ..autograd import no_grad
+from ..compile import compile as compile_step
 from ..data import DataLoader
 from ..tensor import Tensor, get_generator, seed_sequence
 from .arch import arch_layers
@@ -667,6 +668,7 @@ def fit(
     lr_schedule: str | PlateauSchedule | None = None,
     report_gradients: bool = False,
     monitor_training: bool = False,
+    compile: bool = True,
 ) -> History:
     """Train ``model`` with the book's mini-batch SGD; return the :class:`History`.
 
@@ -702,6 +704,15 @@ def fit(
       hidden layer (:func:`gradient_speeds`), averaged over the epoch's mini-batches;
     - ``monitor_training``: also evaluate the whole training set after each epoch (network2's
       ``training_cost`` and ``training_accuracy``).
+
+    ``compile`` (default True): each mini-batch's step (zero_grad, cost, backward, optimizer
+    step) runs as a compiled step (:func:`tinygrad_sgd.compile`), recorded once per batch shape and
+    replayed, with the same results as eager to the bit; ``compile=False`` runs it eagerly.  A
+    step that cannot be compiled (hooks on a parameter, an op whose backward is written for
+    Tensors only) runs eagerly by itself, as does every step while ``trace()`` or
+    ``detect_anomaly()`` is active.  (``report_gradients`` reads ‖∂C/∂bˡ‖ from ``.grad`` after
+    the step, which ``optim.SGD`` leaves as backward made it, so nothing reads a value
+    mid-step.)
 
     The costs recorded include the regularisation terms.  A stopping rule or schedule passed as
     an object keeps its state there (e.g. restored from a checkpoint); if it had already decided
@@ -786,6 +797,16 @@ def fit(
     hidden_biases = _hidden_biases(model) if report_gradients else []
     n_batches = len(loader)
 
+    def train_step(x: Any, Y: Any) -> Tensor:
+        """One mini-batch: w → w − η ∂C/∂w for every parameter."""
+        optimizer.zero_grad()
+        C = cost_fn(x, Y)
+        C.backward()
+        optimizer.step()
+        return C
+
+    step = compile_step(train_step, fallback=True) if compile else train_step
+
     if (stopping is not None and stopping.done) or (schedule is not None and schedule.done):
         if log is not None:
             log(f"The run had already stopped after epoch {start_epoch - 1}: nothing to train")
@@ -800,12 +821,12 @@ def fit(
         seen = 0
         speed_sum = np.zeros(len(hidden_biases))
         for i, (xb, Yb) in enumerate(loader):
-            optimizer.zero_grad()
-            C = cost_fn(Tensor.from_numpy(xb), Tensor.from_numpy(Yb))  # the loader's own arrays
-            C.backward()
-            if report_gradients:
+            if compile:
+                C = step(xb, Yb)
+            else:  # the loader's own arrays, shared
+                C = step(Tensor.from_numpy(xb), Tensor.from_numpy(Yb))
+            if report_gradients:  # .grad as backward made it: the optimizer's step leaves it
                 speed_sum += _norms(hidden_biases)
-            optimizer.step()
             c = C.item()
             if not math.isfinite(c):
                 bar.close()

@@ -807,6 +807,7 @@ def train(
     log: Callable[[str], None] | None = logger.info,
     progress: bool | None = None,
     validation_size: int = 10_000,
+    eager: bool = False,
     **overrides: Any,
 ) -> tuple[nn.Sequential, History]:
     """Train the book's network on a data set, as ``python -m tinygrad_sgd train`` does.
@@ -823,7 +824,10 @@ def train(
     then evaluated after each epoch too.
     ``data_dir``, ``download`` and ``validation_size`` go to :func:`~tinygrad_sgd.data.load_mnist`.
     ``log`` and ``progress`` as for :func:`fit` (the run's lines go to the logger
-    ``tinygrad_sgd.train`` by default; the command passes ``print``). Returns ``(model, history)``.
+    ``tinygrad_sgd.train`` by default; the command passes ``print``).
+    ``eager``: run every training step eagerly instead of as a compiled step (``fit``'s
+    ``compile=False``; the results are the same).
+    Returns ``(model, history)``.
 
     Before anything runs, every output path is checked (:func:`_check_outputs`), and the run
     holds the writer lock of ``save`` until it ends (:func:`~tinygrad_sgd._atomic.writer_lock`:
@@ -846,6 +850,7 @@ def train(
             log=log,
             progress=progress,
             validation_size=validation_size,
+            eager=eager,
         )
 
 
@@ -898,6 +903,7 @@ def _train(
     history_path: str | os.PathLike[str] | None,
     log: Callable[[str], None] | None,
     progress: bool | None,
+    eager: bool,
     validation_size: int,
 ) -> tuple[nn.Sequential, History]:
     """:func:`train` once its outputs are checked and its checkpoint locked."""
@@ -1023,6 +1029,7 @@ def _train(
             on_epoch_end=after_epoch,
             log=log,
             progress=progress,
+            compile=not eager,
             lmbda=cfg.lmbda,
             l1=cfg.l1,
             early_stopping=stopping,
