@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from ._lowering import lower
 from .autograd import core
-from .autograd.mode import _state
+from .autograd.mode import _state, draw, note_call
 from .tensor import Tensor
 
 _MISS = object()  # what a program's generated ``run`` returns when a check fails
@@ -52,14 +53,6 @@ _MAX_PROGRAMS = 8  # programs kept per compiled step (one per input signature), 
 
 class CompileError(RuntimeError):
     """A step that cannot be recorded faithfully, or a replay that differs from eager."""
-
-
-def note_call(method: Callable[..., Any], *args: Any) -> None:
-    """Record ``method(*args)`` as a call kernel if a step is being recorded (optimizers call this
-    at the top of ``step`` and ``zero_grad``: their Python then runs again at every replay)."""
-    rec = _state.recording
-    if rec is not None:
-        rec.call(method, args)
 
 
 # ------------------------------------------------------------------ kernels
@@ -224,19 +217,6 @@ class _Draw:
 
     def line(self, env: list[Any], names: dict[int, str]) -> str:
         return f"%{self.out} = draw {self.what}{self.args} -> {_describe(env[self.out])}"
-
-
-def draw(rng: np.random.Generator, make: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
-    """``make(rng, *args)``: an array of random numbers (a dropout mask) that a compiled step
-    draws afresh at every replay, from ``rng`` in the same order as eager, instead of freezing
-    the first one into its program.  Outside a recording it is just ``make(rng, *args)``."""
-    rec = _state.recording
-    if rec is not None:
-        rec.rng_before.setdefault(id(rng), (rng, rng.bit_generator.state))
-    out = make(rng, *args)
-    if rec is not None:
-        rec.draw(rng, make, args, out)
-    return out
 
 
 def _const_key(args: list[Any]) -> tuple[Any, ...]:
@@ -595,8 +575,6 @@ class CompiledStep:
             return result
         self._remember(key, state)
         if state.lowered is None:
-            from ._lowering import lower  # NOTE: here, as it imports optim, which imports us
-
             state.lowered = lower(state.program, args)
         if state.verified and state.checks_left == 0:
             self._last = state.lowered.run

@@ -1,10 +1,15 @@
-"""Grad mode: whether new operations are recorded for backpropagation (per thread)."""
+"""Grad mode: whether new operations are recorded for backpropagation (per thread); and the two
+calls by which layers and optimizers tell ``tg.compile`` (compile.py, a layer above them) what a
+recorded step must redo at every replay: :func:`note_call` and :func:`draw`."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import ContextDecorator
 from typing import Any
+
+import numpy as np
 
 
 class _State(threading.local):
@@ -51,3 +56,24 @@ class enable_grad(_GradMode):
     """Record operations again, for example inside a ``no_grad`` block."""
 
     _mode = True
+
+
+def note_call(method: Callable[..., Any], *args: Any) -> None:
+    """Record ``method(*args)`` as a call kernel if a step is being recorded (optimizers call this
+    at the top of ``step`` and ``zero_grad``: their Python then runs again at every replay)."""
+    rec = _state.recording
+    if rec is not None:
+        rec.call(method, args)
+
+
+def draw(rng: np.random.Generator, make: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+    """``make(rng, *args)``: an array of random numbers (a dropout mask) that a compiled step
+    draws afresh at every replay, from ``rng`` in the same order as eager, instead of freezing
+    the first one into its program.  Outside a recording it is just ``make(rng, *args)``."""
+    rec = _state.recording
+    if rec is not None:
+        rec.rng_before.setdefault(id(rng), (rng, rng.bit_generator.state))
+    out = make(rng, *args)
+    if rec is not None:
+        rec.draw(rng, make, args, out)
+    return out

@@ -16,7 +16,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..compile import draw
+from ..autograd.mode import draw
 from ..ops.conv import pair
 from ..tensor import _NOT_GIVEN, Seed, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
@@ -493,7 +493,7 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             return a
         # NOTE: drawn here at every call, never cached: each training step sees a new mask
-        # (and, through compile.draw, each replay of a compiled step).
+        # (and, through autograd.mode.draw, each replay of a compiled step).
         mask = draw(self.generator, _dropout_mask, a.shape, a.dtype, self.p)
         return a * Tensor.from_numpy(mask)
 

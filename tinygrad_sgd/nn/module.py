@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
-from ..compile import note_call
+from ..autograd.mode import note_call
 from ..tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter"]

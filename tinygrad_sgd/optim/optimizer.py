@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import enable_grad
-from ..compile import note_call
+from ..autograd.mode import note_call
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]

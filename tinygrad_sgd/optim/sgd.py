@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compile import note_call
+from ..autograd.mode import note_call
 from .optimizer import Optimizer, required
 
 __all__ = ["SGD"]
