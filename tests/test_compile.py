@@ -470,7 +470,7 @@ def test_a_step_under_trace_runs_eagerly():
 
 
 class _Scale(tg.Function):
-    """z = k x, with k passed as a keyword argument (which the observer point does not see)."""
+    """z = k x, with k passed as a keyword argument."""
 
     array_backward = True
 
@@ -484,21 +484,31 @@ class _Scale(tg.Function):
         return g * ctx.k
 
 
-def test_an_op_called_with_keyword_arguments_is_refused_and_fit_runs_it_eagerly():
-    w = Tensor(np.ones(3), requires_grad=True)
-    opt = optim.SGD([w], lr=0.1)
-    X = np.random.default_rng(0).random(3)
+def test_ops_called_with_keyword_arguments_replay_them():
+    """The observer point passes an op's keyword arguments (a custom op's k, concatenate's
+    axis): the program replays them, bit for bit as eager (such a step could not be compiled)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((4, 3))
 
-    def step(x):
-        opt.zero_grad()
-        c = (_Scale.apply(w, k=2.0) * x).sum()
-        c.backward()
-        opt.step()
-        return c
+    def make():
+        w = Tensor(rng.random((3, 2)), requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
 
-    with pytest.raises(tg.CompileError, match="keyword arguments"):
-        tg.compile(step)(X)
-    compiled = tg.compile(step, fallback=True)
-    for _ in range(3):
-        compiled(X)
-    assert "keyword arguments" in compiled.fallback_reason
+        def step(x):
+            opt.zero_grad()
+            h = _Scale.apply(x @ w, k=2.0)
+            c = (tg.concatenate([h, h * h], axis=1) ** 2).sum()
+            c.backward()
+            opt.step()
+            return c
+
+        return w, step
+
+    (w_eager, eager), (w_comp, comp) = make(), make()
+    w_comp.data[...] = w_eager.data
+    compiled = tg.compile(comp)
+    for _ in range(4):
+        np.testing.assert_array_equal(compiled(X).numpy(), eager(Tensor(X)).numpy())
+        np.testing.assert_array_equal(w_comp.data, w_eager.data)
+    assert compiled.records == 2  # recorded, verified, then replayed twice
+    assert "k=2.0" in str(compiled.program) and "axis=1" in str(compiled.program)

@@ -193,7 +193,9 @@ class _Lowering:
         n = self.bind(kern, "K")
         slots = [s for _, s in kern.slots]
         args = ", ".join(self.name(s) for s in slots)
-        self.ops.append(_Op(f"{fn.__name__} (its formula)", slots, [kern.out],
+        kw = ", ".join(f"{k}={v!r}" for k, v in kern.kwargs.items())  # shown; kern replays them
+        what = f"{fn.__name__}({kw})" if kw else fn.__name__
+        self.ops.append(_Op(f"{what} (its formula)", slots, [kern.out],
                             [f"{self.name(kern.out)} = {n}({args})"], fallback=True))  # fmt: skip
 
     def backward(self, kern: Any) -> None:

@@ -85,11 +85,12 @@ def _describe(a: Any) -> str:
 
 
 class _Forward:
-    """env[out] = fn.forward(ctx, *args), args: slots or constants."""
+    """env[out] = fn.forward(ctx, *args, **kwargs), args: slots or constants; kwargs: constants."""
 
     def __init__(self, fn: Any, ctx: _ReplayContext, args: list[Any], slots: list[tuple[int, int]],
-                 out: int) -> None:  # fmt: skip
+                 out: int, kwargs: dict[str, Any]) -> None:  # fmt: skip
         self.fn, self.ctx, self.args, self.slots, self.out = fn, ctx, args, slots, out
+        self.kwargs = kwargs
 
     def __call__(self, *values: Any) -> np.ndarray:
         """The op's formula on the arrays of its slots (in the order of ``slots``)."""
@@ -97,14 +98,15 @@ class _Forward:
         for (pos, _), v in zip(self.slots, values):
             args[pos] = v
         ctx = self.ctx
-        raw = self.fn.forward(ctx, *args)
+        raw = self.fn.forward(ctx, *args, **self.kwargs)
         data = raw if type(raw) is np.ndarray else np.asarray(raw)
         if data is not raw:  # as Function.apply: a 0-d result stays an array, also where saved
             ctx._saved = tuple(data if v is raw else v for v in ctx._saved)
         return data
 
     def key(self) -> tuple[Any, ...]:
-        return ("fwd", self.fn, _const_key(self.args), tuple(self.slots), self.out)
+        kw = (tuple(self.kwargs), _const_key(list(self.kwargs.values())))
+        return ("fwd", self.fn, _const_key(self.args), tuple(self.slots), self.out, kw)
 
     def line(self, env: list[Any], names: dict[int, str]) -> str:
         ins = []
@@ -112,6 +114,7 @@ class _Forward:
             s = dict(self.slots).get(pos)
             ins.append(f"{names.get(s, f'%{s}')}:{_describe(env[s])}" if s is not None
                        else f"const {_describe(a)}")  # fmt: skip
+        ins += [f"{k}={_describe(v)}" for k, v in self.kwargs.items()]
         return f"%{self.out} = {self.fn.__name__}({', '.join(ins)}) -> {_describe(env[self.out])}"
 
 
@@ -301,7 +304,7 @@ class _Recorder:
 
     # -- the observer interface (see autograd/mode.py)
 
-    def forward(self, fn: type, ctx: Any, out: Tensor, args: Any) -> None:
+    def forward(self, fn: type, ctx: Any, out: Tensor, args: Any, kwargs: Any) -> None:
         self.flush()
         if ctx is not None and not getattr(fn, "array_backward", False):
             raise CompileError(
@@ -329,23 +332,22 @@ class _Recorder:
                 slots.append((pos, s))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         rctx = _ReplayContext(fn, needs)
-        kern = _Forward(fn, rctx, consts, slots, -1)
+        for k, v in kwargs.items():
+            if isinstance(v, Tensor):
+                raise CompileError(
+                    f"compile: a Tensor passed to {fn.__name__} as the keyword argument {k!r} is "
+                    "no input of the graph; pass it positionally"
+                )
+        frozen = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                  for k, v in kwargs.items()}  # fmt: skip
+        kern = _Forward(fn, rctx, consts, slots, -1, frozen)
         kern.out = self.new_slot(None)
         # Run the formula again on the same arrays: it must give the same bits.  This catches an
-        # op that draws random numbers (a replay would draw afresh, which recording cannot
-        # check) or that takes keyword arguments (the observer does not see them).
-        try:
-            again = kern(*(self.p.env[s] for _, s in slots))
-        except TypeError as e:  # a required keyword argument (Conv2d's stride, ...)
-            raise CompileError(
-                f"compile: {fn.__name__}.forward cannot run again from its positional arguments "
-                f"({e}); an op called with keyword arguments cannot be compiled"
-            ) from e
-        if not _same(again, out.data):
+        # op that draws random numbers (a replay would draw afresh, which recording cannot check).
+        if not _same(kern(*(self.p.env[s] for _, s in slots)), out.data):
             raise CompileError(
                 f"compile: {fn.__name__}.forward gives a different result when run again on the "
-                "same arrays (it draws random numbers, or was called with keyword arguments); "
-                "a step using it cannot be compiled"
+                "same arrays (it draws random numbers?); a step using it cannot be compiled"
             )
         self.p.env[kern.out] = out.data
         self.slot_of[id(out.data)] = kern.out

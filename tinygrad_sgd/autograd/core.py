@@ -34,7 +34,7 @@ Grad = Any  # what formulas handle: arrays, or Tensors under create_graph (what 
 _Tensor: type[Tensor] = None  # type: ignore[assignment]  # None until tensor.py (above) sets it
 
 # The observer point: ``_state.observers`` (per thread: debug.py's trace, detect_anomaly, ...).
-# ``Function.apply`` calls each one's ``forward(fn, ctx, out, args)`` (ctx None: not recorded),
+# ``Function.apply`` calls each one's ``forward(fn, ctx, out, args, kwargs)`` (ctx None: none),
 # ``_propagate`` its ``backward(ctx, delta, input_grads)`` after every op's backward.  No more.
 
 _OUTPUT = object()  # stands for "the op's own output" among the saved values
@@ -171,7 +171,7 @@ class Function:
             ctx.fn, ctx.inputs, ctx.needs_input_grad = cls, tuple(inputs), tuple(needs)
             ctx._link(out)
         for observer in _state.observers:
-            observer.forward(cls, out._ctx, out, args)
+            observer.forward(cls, out._ctx, out, args, kwargs)
         return out
 
 

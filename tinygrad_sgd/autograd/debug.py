@@ -1,7 +1,7 @@
 """Study tools that watch the engine: :class:`trace` and :class:`detect_anomaly`.
 
 Both attach to the core through its one observer point (``mode._state.observers``, per thread):
-an observer's ``forward(fn, ctx, out, args)`` runs after every ``Function.apply`` and its
+an observer's ``forward(fn, ctx, out, args, kwargs)`` runs after every ``Function.apply`` and its
 ``backward(ctx, delta, input_grads)`` after every op's backward.  The core knows nothing else
 about them, and costs nothing extra when none is active.
 """
@@ -35,8 +35,11 @@ class _Observer(ContextDecorator):
         del obs[len(obs) - 1 - obs[::-1].index(self)]  # the innermost entry of this object
         _state.observers = tuple(obs)
 
-    def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
-        """Called after each op's forward with the op, its context, its output and its inputs."""
+    def forward(
+        self, fn: type[Function], ctx: Context | None, out: Any, args: Any, kwargs: Any
+    ) -> None:
+        """Called after each op's forward with the op, its context, its output, its positional
+        inputs and its keyword arguments."""
         pass
 
     def backward(self, ctx: Context, delta: Any, input_grads: list[Any]) -> None:
@@ -142,7 +145,9 @@ class detect_anomaly(_Observer):
     created it.  Slower (every result is scanned), so meant for debugging.
     """
 
-    def forward(self, fn: type[Function], ctx: Context | None, out: Any, args: Any) -> None:
+    def forward(
+        self, fn: type[Function], ctx: Context | None, out: Any, args: Any, kwargs: Any
+    ) -> None:
         """Raise :class:`AnomalyError` when an op's output holds NaN or ±∞, naming the op and
         where it was created."""
         if ctx is not None:
