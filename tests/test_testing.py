@@ -546,8 +546,10 @@ def test_check_op_has_no_deadline_without_our_conftest(tmp_path):
         import time, numpy as np
         from hypothesis import Phase, settings
         from tinygrad_sgd.testing import OpSpec, OpCheckError, check_op
-        # Hypothesis's default deadline (200 ms); no shrinking, only to keep this test short
-        settings.register_profile("user", phases=[Phase.explicit, Phase.generate])
+        # Hypothesis's default deadline, 200 ms, set explicitly: with CI=true in the environment
+        # Hypothesis loads its own "ci" profile (no deadline), which a user's laptop does not.
+        # No shrinking, only to keep this test short.
+        settings.register_profile("user", deadline=200, phases=[Phase.explicit, Phase.generate])
         settings.load_profile("user")
         assert settings.default.deadline is not None
         def slow_exp(x):
