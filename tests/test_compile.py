@@ -91,6 +91,59 @@ def test_book_network_bit_identical(dtype):
     assert "its formula" not in text and "matmul(" in text
 
 
+@pytest.mark.parametrize(
+    "lr",
+    [0.1, 1 / 3, 3, np.float64(0.1), np.float32(0.1), 1e-45],
+    ids=["float", "third", "int", "np.float64", "np.float32", "subnormal-in-f32"],
+)
+def test_learning_rate_of_any_type_updates_as_eager_in_float32(lr):
+    """The replay writes a Python float η into a 0-d float32 array once, and passes any other η
+    as eager does: either way the float32 parameters get eager's bits (η = 0.1 and 1/3 round
+    in float32; a NumPy float64 η is not rounded first; 1e-45 rounds to a subnormal)."""
+    sizes = [12, 7, 4]
+    eager = train(False, sizes, dtype=np.float32, steps=5, m=3, opt_kw={"lr": lr}, sched=True)
+    comp = train(True, sizes, dtype=np.float32, steps=5, m=3, opt_kw={"lr": lr}, sched=True)
+    assert_identical(eager, comp)
+    for u, v in zip(eager[0], comp[0]):
+        assert u.tobytes() == v.tobytes()
+    assert comp[4].records == 2 and "SGD.step (in place)" in comp[4].program
+
+
+def test_sigmoid_range_check_takes_eagers_branch_at_every_replay():
+    """Eager's sigmoid takes its fast path only when min z ≥ −L (L = 86 in float32), else its
+    stable form, and a NaN takes the stable form too: the replay decides the same way at each
+    step (batches alternate between z inside and far outside ±L), so its bits are eager's."""
+    sizes = [6, 5, 3]
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((8 * 4, 6)).astype(np.float32)
+    X[4:8] *= 400  # z far below −86 in some rows: the stable branch
+    X[12:16] *= 400
+    X[28, 2] = np.nan  # the last batch: NaN reaches z
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, len(X))]
+    results = []
+    for compiled in (False, True):
+        net = make_net(sizes, dtype=np.float32)
+        opt = optim.SGD(net.parameters(), lr=0.25)
+
+        def step(x, y, net=net, opt=opt):
+            opt.zero_grad()
+            c = nn.functional.quadratic_cost(net(x), y)
+            c.backward()
+            opt.step()
+            return c
+
+        run = tg.compile(step) if compiled else step
+        costs, params = [], []
+        with np.errstate(invalid="ignore"):  # the NaN batch
+            for k in range(0, len(X), 4):
+                costs.append(run(X[k : k + 4], Y[k : k + 4]).data.tobytes())
+                params.append(b"".join(p.data.tobytes() for p in net.parameters()))
+        results.append((costs, params))
+        if compiled:
+            assert run.records == 2 and "argmin" in run.program
+    assert results[0] == results[1]
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     depth=st.integers(1, 3),
