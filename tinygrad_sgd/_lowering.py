@@ -345,11 +345,12 @@ class _Lowering:
         scale = kern.args[2]
         d = self.hidden(env[a])
         A, Y, C, D = self.name(a), self.name(y), self.name(c), self.name(d)
-        half = self.bind(0.5 * scale, "H")
-        dt = self.bind(np.result_type(env[a], env[y]), "DT")
+        # NOTE: ½·scale as a NumPy scalar of the dtype: the value NumPy converts eager's Python
+        # float to beside vdot's result of that dtype, so the product is already of the dtype.
+        half = self.bind(env[a].dtype.type(0.5 * scale), "H")
         code = [
             f"subtract({A}, {Y}, out={D})",
-            f"{C} = asarray({half} * vdot({D}, {D}), dtype={dt})",
+            f"{C} = asarray({half} * vdot({D}, {D}))",
         ]
         self.ops.append(_Op("QuadraticCost", [a, y], [c, d], code, buffered=(d,)))
 
