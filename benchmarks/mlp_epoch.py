@@ -456,29 +456,38 @@ def hips_autograd_row(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> E
     return epoch
 
 
+def _compiled_book_step(params: Params, dtype: Any) -> tuple[Any, list[np.ndarray]]:
+    """The user path's step under ``@tg.compile`` on a new book model started from ``params``,
+    and the model's four parameter arrays (W¹, b¹, W², b²)."""
+    import tinygrad_sgd as tg
+    from tinygrad_sgd import nn, optim
+
+    model, lin = _book_model(params, dtype)
+    opt = optim.SGD(model.parameters(), lr=ETA)
+    cost_fn = nn.functional.quadratic_cost
+
+    @tg.compile
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        cost = cost_fn(model(x), y)
+        cost.backward()
+        opt.step()
+        return cost
+
+    return step, [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
+
+
 def tinygrad_compiled(params: Params, X: np.ndarray, Y: np.ndarray, m: int) -> Epoch:
     """The user path's step under ``tg.compile``: recorded on its first call, verified against
     eager on its second, replayed afterwards (its lowered program: out= kernels over buffers
     allocated once, SGD in place; no graph)."""
-    import tinygrad_sgd as tg
-    from tinygrad_sgd import data, nn, optim
+    from tinygrad_sgd import data
 
     def epoch() -> Params:
-        model, lin = _book_model(params, X.dtype)
-        opt = optim.SGD(model.parameters(), lr=ETA)
-        cost_fn = nn.functional.quadratic_cost
-
-        @tg.compile
-        def step(x: Any, y: Any) -> Any:
-            opt.zero_grad()
-            cost = cost_fn(model(x), y)
-            cost.backward()
-            opt.step()
-            return cost
-
+        step, arrays = _compiled_book_step(params, X.dtype)
         for x, y in data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True):
             step(x, y)
-        return [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
+        return arrays
 
     return epoch
 
@@ -491,23 +500,10 @@ def tinygrad_compiled_later(params: Params, X: np.ndarray, Y: np.ndarray, m: int
     the same arrays, so it is not recorded again), and visits the batches as every row does.
     The ``compiled`` row pays recording, verification and lowering inside its epoch; a training
     run pays them once, in its first epoch."""
-    import tinygrad_sgd as tg
-    from tinygrad_sgd import data, nn, optim
+    from tinygrad_sgd import data
 
-    model, lin = _book_model(params, X.dtype)
-    opt = optim.SGD(model.parameters(), lr=ETA)
-    cost_fn = nn.functional.quadratic_cost
-
-    @tg.compile
-    def step(x: Any, y: Any) -> Any:
-        opt.zero_grad()
-        cost = cost_fn(model(x), y)
-        cost.backward()
-        opt.step()
-        return cost
-
+    step, arrays = _compiled_book_step(params, X.dtype)
     loader = data.DataLoader(X, Y, batch_size=m, shuffle=False, drop_last=True)
-    arrays = [lin[0].weight.data, lin[0].bias.data, lin[1].weight.data, lin[1].bias.data]
     for _, (x, y) in zip(range(3), loader):  # record, verify, replay once
         step(x, y)
     if step.records != 2:
