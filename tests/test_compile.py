@@ -27,6 +27,19 @@ def make_net(sizes, act="sigmoid", seed=0, dtype=np.float64):
     return net
 
 
+def book_step(net, opt):
+    """The book's training step: zero the gradients, the quadratic cost, backward, update."""
+
+    def step(x, y):
+        opt.zero_grad()
+        c = nn.functional.quadratic_cost(net(x), y)
+        c.backward()
+        opt.step()
+        return c
+
+    return step
+
+
 def data(sizes, n, seed=1, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, sizes[0])).astype(dtype)
@@ -125,13 +138,7 @@ def test_sigmoid_range_check_takes_eagers_branch_at_every_replay():
         net = make_net(sizes, dtype=np.float32)
         opt = optim.SGD(net.parameters(), lr=0.25)
 
-        def step(x, y, net=net, opt=opt):
-            opt.zero_grad()
-            c = nn.functional.quadratic_cost(net(x), y)
-            c.backward()
-            opt.step()
-            return c
-
+        step = book_step(net, opt)
         run = tg.compile(step) if compiled else step
         costs, params = [], []
         with np.errstate(invalid="ignore"):  # the NaN batch
@@ -170,14 +177,7 @@ def test_short_last_batch_records_again():
     net = make_net(sizes)
     opt = optim.SGD(net.parameters(), lr=1.0)
 
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
-        c.backward()
-        opt.step()
-        return c
-
+    step = tg.compile(book_step(net, opt))
     X, Y = data(sizes, 30)
     for k in range(3):
         step(X[k * 8 : (k + 1) * 8], Y[k * 8 : (k + 1) * 8])
@@ -191,14 +191,7 @@ def test_guards_record_again_on_new_arrays_requires_grad_and_grad_mode():
     net = make_net(sizes)
     opt = optim.SGD(net.parameters(), lr=1.0)
 
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
-        c.backward()
-        opt.step()
-        return c
-
+    step = tg.compile(book_step(net, opt))
     X, Y = data(sizes, 4)
     for _ in range(3):
         step(X, Y)
@@ -229,13 +222,7 @@ def test_replay_equals_eager_after_load_state_dict():
         opt = optim.SGD(net.parameters(), lr=1.0)
         snapshot = {k: Tensor(v.data.copy()) for k, v in net.state_dict().items()}
 
-        def step(x, y, net=net, opt=opt):
-            opt.zero_grad()
-            c = nn.functional.quadratic_cost(net(x), y)
-            c.backward()
-            opt.step()
-            return c
-
+        step = book_step(net, opt)
         step = tg.compile(step) if compiled else step
         for _ in range(3):
             step(X, Y)
@@ -337,13 +324,7 @@ def test_check_catches_a_broken_kernel():
     opt = optim.SGD(net.parameters(), lr=1.0)
     X, Y = data(sizes, 5)
 
-    def step(x, y):
-        opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
-        c.backward()
-        opt.step()
-        return c
-
+    step = book_step(net, opt)
     compiled = tg.compile(step, check=True)
     compiled(X, Y)
     compiled(X, Y)  # verified; check=True: the next 3 calls are compared with eager too
@@ -451,13 +432,7 @@ def test_dropout_draws_a_fresh_mask_at_every_replay():
         net = nn.Sequential(layers[0], layers[1], nn.Dropout(0.5, seed=7), *layers[2:])
         opt = optim.SGD(net.parameters(), lr=0.5)
 
-        def step(x, y, net=net, opt=opt):
-            opt.zero_grad()
-            c = nn.functional.quadratic_cost(net(x), y)
-            c.backward()
-            opt.step()
-            return c
-
+        step = book_step(net, opt)
         step = tg.compile(step) if compiled else step
         grads = []
         for _ in range(6):
@@ -483,13 +458,7 @@ def test_fallback_runs_a_step_with_a_hook_eagerly():
     seen = []
     net[0].weight.register_hook(lambda g: seen.append(1) or g)
 
-    def step(x, y):
-        opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
-        c.backward()
-        opt.step()
-        return c
-
+    step = book_step(net, opt)
     with pytest.raises(tg.CompileError, match="hooks"):
         tg.compile(step)(X, Y)
     before = len(seen)
@@ -506,14 +475,7 @@ def test_a_step_under_trace_runs_eagerly():
     opt = optim.SGD(net.parameters(), lr=0.1)
     X, Y = data(sizes, 2)
 
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
-        c.backward()
-        opt.step()
-        return c
-
+    step = tg.compile(book_step(net, opt))
     for _ in range(3):
         step(X, Y)
     assert step.records == 2
