@@ -7,6 +7,8 @@
 2. **Backpropagation.**  :func:`backward` visits the graph from the output to the leaves in
    reverse topological order and calls each op's ``backward``: the chain rule, one
    vector-Jacobian product at a time.  Fan-out sums gradients; broadcasting is undone here.
+   No sort is needed: ops are numbered as they are recorded, each after its inputs, so taking
+   the newest first is a reverse topological order (PyTorch numbers its nodes so too).
 3. **One formula, two uses.**  A formula uses only what arrays and Tensors share, so an ordinary
    backward runs it on arrays, and ``create_graph=True`` on Tensors, recording it to be
    differentiated again.  For a layer z = w a + b, a' = σ(z) the ops' formulas give the book's
@@ -18,6 +20,8 @@ own their arrays), :mod:`.errors` (the messages), :mod:`.debug` (``trace``, ``de
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,7 @@ _Tensor: type[Tensor] = None  # type: ignore[assignment]  # None until tensor.py
 # ``_propagate`` its ``backward(ctx, delta, input_grads)`` after every op's backward.  No more.
 
 _OUTPUT = object()  # stands for "the op's own output" among the saved values
+_numbers = itertools.count(1)  # Context.seq: recorded ops in the order they were recorded
 
 
 class Context:
@@ -45,14 +50,15 @@ class Context:
     axis``) and arrays (:meth:`save_for_backward`, read-only while the graph lives)."""
 
     __slots__ = (
-        "fn", "inputs", "needs_input_grad", "_saved", "_arrays", "_out", "_lock", "_freed",
-        "_on_arrays", "__dict__",
+        "fn", "inputs", "needs_input_grad", "seq", "_saved", "_arrays", "_out", "_lock",
+        "_freed", "_on_arrays", "__dict__",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.fn: type[Function] = Function
         self.inputs: tuple[Tensor | None, ...] = ()
         self.needs_input_grad: tuple[bool, ...] = ()
+        self.seq = 0  # when recorded: a number larger than that of every op recorded before
         self._arrays: tuple[Any, ...] = ()  # what forward saved; _saved: the same, after _link
         self._saved: tuple[Any, ...] = ()  # with input Tensors and _OUTPUT for their arrays
         self._out: Any = None  # weak reference to the output (a strong one would be a cycle)
@@ -169,33 +175,11 @@ class Function:
         out = _Tensor._wrap(data, record, ctx if record else None)
         if record:
             ctx.fn, ctx.inputs, ctx.needs_input_grad = cls, tuple(inputs), tuple(needs)
+            ctx.seq = next(_numbers)
             ctx._link(out)
         for observer in _state.observers:
             observer.forward(cls, out._ctx, out, args, kwargs)
         return out
-
-
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """The tensors that lead to ``root`` and require grad, each after all of its inputs (so
-    ``root`` is last).  Depth-first with an explicit stack, never recursion: any depth works."""
-    order: list[Tensor] = []
-    seen: set[int] = set()  # identity, not value, decides whether a tensor was seen
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        t, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(t)
-        elif id(t) not in seen:
-            seen.add(id(t))
-            stack.append((t, True))
-            ctx = t._ctx
-            if ctx is not None:
-                if ctx._freed:
-                    raise errors.freed(ctx)
-                for i in reversed(ctx.inputs):
-                    if i is not None and i.requires_grad:
-                        stack.append((i, False))
-    return order
 
 
 def _sum_to_shape(g: Grad, shape: tuple[int, ...], ctx: Context, i: int) -> Grad:
@@ -219,7 +203,6 @@ def backward(
     """Backpropagate from ``root`` (``Tensor.backward``, :func:`grad`): accumulate ∂root/∂t into
     ``t.grad`` of every leaf t that requires grad (and of tensors that ``retain_grad``), or, with
     ``inputs``, return those tensors' gradients and touch no ``.grad``."""
-    order = _topological_order(root)
     wanted = {id(t): k for k, t in enumerate(inputs or ())}
     results: list[Any] = [None] * len(wanted)
     observers = _state.observers
@@ -227,14 +210,17 @@ def backward(
     # differentiated again, as Tensors whose operations are recorded (create_graph).
     on_arrays = not create_graph
     delta = _seed(root, gradient)
-    grads: dict[int, Grad] = {id(root): delta.data if on_arrays else delta}
+    grads: dict[int, Grad] = {id(root): delta.data if on_arrays else delta}  # received so far
+    # The tensors that have received a gradient wait for their turn: ops' outputs in a heap,
+    # newest op first (so each one's gradient is complete when it is taken), leaves at the end.
+    waiting: list[tuple[int, Tensor]] = []
+    leaves: list[Tensor] = []
+    _wait(root, waiting, leaves)
     previous_mode, _state.grad_enabled = _state.grad_enabled, create_graph  # (as no_grad())
     try:
-        while order:
-            t = order.pop()  # root first; popping releases each tensor once it is done
-            g = grads.pop(id(t), None)
-            if g is None:
-                continue
+        while waiting or leaves:
+            t = heapq.heappop(waiting)[1] if waiting else leaves.pop()
+            g = grads.pop(id(t))  # taking it releases it once it is done
             if t._hooks:
                 g = t._run_hooks(g)
             ctx = t._ctx
@@ -245,7 +231,7 @@ def backward(
                 _accumulate(t, g)
             if ctx is None:
                 continue
-            _propagate(ctx, g, on_arrays, grads, observers)
+            _propagate(ctx, g, on_arrays, grads, observers, waiting, leaves)
             if not retain_graph:
                 ctx._free()
     finally:
@@ -253,6 +239,14 @@ def backward(
     if inputs is None:
         return None
     return [None if g is None else _owned(g) for g in results]
+
+
+def _wait(t: Tensor, waiting: list[tuple[int, Tensor]], leaves: list[Tensor]) -> None:
+    """Queue ``t``, which has just received its first gradient, for its turn in backward."""
+    if t._ctx is None:
+        leaves.append(t)
+    else:
+        heapq.heappush(waiting, (-t._ctx.seq, t))  # the largest number first
 
 
 def _seed(root: Tensor, gradient: Any) -> Tensor:
@@ -269,11 +263,11 @@ def _seed(root: Tensor, gradient: Any) -> Tensor:
     return seed if seed.dtype == root.dtype else seed.astype(root.dtype)
 
 
-def _propagate(
-    ctx: Context, delta: Grad, on_arrays: bool, grads: dict[int, Grad], observers: Any
-) -> None:
+def _propagate(ctx: Context, delta: Grad, on_arrays: bool, grads: dict[int, Grad], observers: Any,
+               waiting: list[tuple[int, Tensor]], leaves: list[Tensor]) -> None:  # fmt: skip
     """Call one op's backward with δ and add each input's gradient (of the input's shape and
-    dtype; arrays on the array path, else Tensors) to what that input has received so far."""
+    dtype; arrays on the array path, else Tensors) to what that input has received so far; an
+    input receiving its first gradient is queued (:func:`_wait`)."""
     if ctx._freed:
         raise errors.freed(ctx)
     fn = ctx.fn
@@ -302,8 +296,12 @@ def _propagate(
             gi = _sum_to_shape(gi, data.shape, ctx, i)
         if gi.dtype != data.dtype:
             gi = gi.astype(data.dtype)
-        key = id(inp)  # fan-out: sum out of place, never into a buffer someone else holds
-        grads[key] = gi if key not in grads else _add(grads[key], gi)
+        key = id(inp)
+        if key in grads:  # fan-out: sum out of place, never into a buffer someone else holds
+            grads[key] = _add(grads[key], gi)
+        else:
+            grads[key] = gi
+            _wait(inp, waiting, leaves)  # type: ignore[arg-type]  # a Tensor: it needs a grad
         input_grads[i] = gi
     for observer in observers:
         observer.backward(ctx, delta, input_grads)
