@@ -168,3 +168,19 @@ def test_a_users_module_that_branches_on_training_is_guarded_too() -> None:
         expected = lin(X[:6]).numpy()
     assert np.array_equal(plain, expected)
     assert np.array_equal(doubled, 2.0 * expected)
+
+
+def test_a_dropout_probability_changed_between_calls_records_again() -> None:
+    """Annealing dropout (p changed between calls) takes effect, as eagerly."""
+    results = []
+    for compiled in (False, True):
+        net = _net(dropout=True)
+        opt = optim.SGD(net.parameters(), lr=0.5)
+        fn = _train_step(net, opt)
+        fn = tg.compile(fn) if compiled else fn
+        for k, (x, y) in enumerate(BATCHES):
+            if k == 4:
+                net[2].p = 0.2
+            fn(x, y)
+        results.append(net)
+    assert _same_parameters(*results)
