@@ -638,8 +638,9 @@ class _Lowering:
 
     def guards(self) -> list[str]:
         """The parameters' arrays and requires_grad, the .grad state at entry, each optimizer's
-        parameters, and no live graph holding a parameter read-only (SGD would then give it a
-        new array instead of updating it in place)."""
+        parameters, the attributes noted with ``note_state`` (the same object: a module's
+        ``training`` flag), and no live graph holding a parameter read-only (SGD would then give
+        it a new array instead of updating it in place)."""
         fail = "return MISS"
         lines = []
         for t, arr, rg in self.p.externals:
@@ -658,6 +659,9 @@ class _Lowering:
                 checks = "".join(f" or q[{j}] is not {self.bind(p, 'P')}" for j, p in enumerate(ps))
                 lines.append(f"q = g[{gi}]['params']")
                 lines.append(f"if len(q) != {len(ps)}{checks}: {fail}")
+        for owner, name, value in self.p.states.values():  # note_state: e.g. a module's mode
+            O, V = self.bind(owner, "M"), self.bind(value, "V")
+            lines.append(f"if {O}.{name} is not {V}: {fail}")
         if params:
             ids = self.bind(frozenset(id(p.data) for p in params), "IDS")
             lines.append(f"if LOCKS and not {ids}.isdisjoint(LOCKS): {fail}")

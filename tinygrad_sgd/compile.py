@@ -21,7 +21,8 @@ A tracing compiler in miniature (the idea of tinygrad's TinyJit, ``jax.jit``, ``
    ``zero_grad`` and SGD's update in place) write into buffers allocated once, the others call
    their op's formula, and the whole is emitted as one generated Python function.  Later calls
    run its checks (the signature; the guards: the same parameter arrays and ``requires_grad``,
-   the same optimizer parameters, the ``.grad`` state the program expects) and the kernels, with
+   the same optimizer parameters, the ``.grad`` state the program expects, each module's
+   ``train()``/``eval()`` mode, noted with :func:`note_state`) and the kernels, with
    no Tensor, Context or graph objects and no topological sort.  Hyper-parameters are read from
    ``param_groups`` at replay time.
 
@@ -41,13 +42,13 @@ import numpy as np
 
 from ._lowering import lower
 from .autograd import core
-from .autograd.mode import _state, draw, note_call
+from .autograd.mode import _state, draw, note_call, note_state
 from .tensor import Tensor
 
 _MISS = object()  # what a program's generated ``run`` returns when a check fails
 _PACKAGE = __name__.rpartition(".")[0] + "."  # "tinygrad_sgd.": the modules of our own ops
 
-__all__ = ["compile", "CompiledStep", "CompileError", "draw", "note_call"]
+__all__ = ["compile", "CompiledStep", "CompileError", "draw", "note_call", "note_state"]
 
 _MAX_PROGRAMS = 8  # programs kept per compiled step (one per input signature), least recent dropped
 
@@ -251,6 +252,8 @@ class _Program:
         self.optimizers: list[tuple[Any, tuple[int, ...]]] = []  # with their parameters' ids
         self.leaves: list[Tensor] = []
         self.draws: list[_Draw] = []  # random draws: their generators' states are restored too
+        self.states: dict[tuple[int, str], tuple[Any, str, Any]] = {}  # guarded (note_state)
+        self.schedules: list[Any] = []  # LR schedules stepped by the step: restored like opts
 
     def structure(self) -> list[tuple[Any, ...]]:
         # Captured tensors by identity: one the step creates anew at each call (a target made
@@ -427,9 +430,14 @@ class _Recorder:
         self.leaf_tensor.clear()
         self.before.clear()
 
+    def state(self, owner: Any, name: str) -> None:
+        self.p.states.setdefault((id(owner), name), (owner, name, getattr(owner, name)))
+
     def call(self, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.flush()
         owner: Any = getattr(method, "__self__", None)
+        if hasattr(owner, "get_last_lr") and all(s is not owner for s in self.p.schedules):
+            self.p.schedules.append(owner)  # a schedule: _Snapshot restores it in verification
         if getattr(method, "__name__", "") == "zero_grad":
             params = owner.parameters() if hasattr(owner, "parameters") else (
                 p for g in owner.param_groups for p in g["params"])  # fmt: skip
@@ -523,6 +531,14 @@ class _State:
         self.verified = False
         self.checks_left = 0
 
+    def usable(self) -> bool:
+        """The guards hold: the state noted while recording (a module's mode) is unchanged, and,
+        once lowered, the parameters, optimizers and .grad state are those of the program."""
+        for owner, name, value in self.program.states.values():
+            if getattr(owner, name) is not value:
+                return False
+        return self.lowered is None or self.lowered.valid()
+
 
 class CompiledStep:
     """A step function with recorded programs, one per input signature (see the module doc)."""
@@ -575,7 +591,7 @@ class CompiledStep:
 
     def _call(self, key: tuple[Any, ...], args: tuple[Any, ...], arrays: list[np.ndarray]) -> Any:
         state = self._programs.pop(key, None)
-        if state is not None and state.lowered is not None and not state.lowered.valid():
+        if state is not None and not state.usable():
             state = None
         if state is None:
             result, program = self._record(args)
@@ -660,7 +676,8 @@ _NONE = object()
 
 class _Snapshot:
     """Copies of everything a program touches: parameters (and other captured arrays), leaf
-    ``.grad`` tensors, optimizer state; and the outputs, to compare replay with eager."""
+    ``.grad`` tensors, optimizer state and hyper-parameters, LR schedules; and the outputs, to
+    compare replay with eager."""
 
     def __init__(self, p: _Program, outputs: Any = None) -> None:
         tensors: dict[int, Tensor] = {id(t): t for t, _, _ in p.externals}
@@ -672,6 +689,10 @@ class _Snapshot:
         self.grads = [t.grad for t in self.tensors]
         self.grad_values = [None if g is None else np.array(g.data, copy=True) for g in self.grads]
         self.opts = [(opt, _copy_state(opt.state)) for opt, _ in p.optimizers]
+        opts = [opt for opt, _ in p.optimizers] + [s.optimizer for s in p.schedules]
+        groups = {id(g): g for opt in opts for g in opt.param_groups}.values()
+        self.hyper = [(g, {k: v for k, v in g.items() if k != "params"}) for g in groups]
+        self.schedules = [(s, copy.deepcopy(s.state_dict())) for s in p.schedules]
         self.rngs = {id(d.rng): (d.rng, d.rng.bit_generator.state) for d in p.draws}
         flat: list[Any] = []
         _flatten(outputs, flat)
@@ -683,6 +704,10 @@ class _Snapshot:
             t.grad = None if g is None else Tensor._wrap(g.copy())  # (a replay wrote its buffers)
         for opt, st in self.opts:
             opt.state = _copy_state(st)
+        for group, values in self.hyper:
+            group.update(values)
+        for sched, st in self.schedules:
+            sched.load_state_dict(copy.deepcopy(st))
         for rng, state in self.rngs.values():
             rng.bit_generator.state = state
 
@@ -695,6 +720,10 @@ class _Snapshot:
         for (_, a), (_, b) in zip(self.opts, other.opts):
             if a.keys() != b.keys() or not all(_same_state(a[k], b[k]) for k in a):
                 return "the optimizer's state"
+        if [v for _, v in self.hyper] != [v for _, v in other.hyper]:
+            return "the optimizer's hyper-parameters (param_groups)"
+        if [st for _, st in self.schedules] != [st for _, st in other.schedules]:
+            return "a learning-rate schedule's state"
         if len(self.outputs) != len(other.outputs) or not all(
             _same(x, y) for x, y in zip(self.outputs, other.outputs)
         ):

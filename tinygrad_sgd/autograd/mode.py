@@ -1,6 +1,7 @@
-"""Grad mode: whether new operations are recorded for backpropagation (per thread); and the two
-calls by which layers and optimizers tell ``tg.compile`` (compile.py, a layer above them) what a
-recorded step must redo at every replay: :func:`note_call` and :func:`draw`."""
+"""Grad mode: whether new operations are recorded for backpropagation (per thread); and the three
+calls by which layers, optimizers and schedules tell ``tg.compile`` (compile.py, a layer above
+them) what a recorded step must redo at every replay (:func:`note_call`, :func:`draw`) or check
+before it (:func:`note_state`)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,15 @@ def note_call(method: Callable[..., Any], *args: Any) -> None:
     rec = _state.recording
     if rec is not None:
         rec.call(method, args)
+
+
+def note_state(owner: Any, name: str) -> None:
+    """Tell a step being recorded that what it records depends on ``owner.<name>`` (modules call
+    this for their ``training`` flag: dropout draws a mask only in training): each replay checks
+    that the attribute is still the same object, and the step is recorded again if it is not."""
+    rec = _state.recording
+    if rec is not None:
+        rec.state(owner, name)
 
 
 def draw(rng: np.random.Generator, make: Callable[..., np.ndarray], *args: Any) -> np.ndarray:

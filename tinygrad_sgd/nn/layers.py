@@ -16,7 +16,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from ..autograd.mode import draw
+from ..autograd.mode import draw, note_state
 from ..ops.conv import pair
 from ..tensor import _NOT_GIVEN, Seed, Tensor, _either, get_default_dtype, seed_sequence
 from . import init as init_
@@ -490,6 +490,7 @@ class Dropout(Module):
     def forward(self, a: Tensor) -> Tensor:
         """In training, a ⊙ r / (1 − p) with a fresh mask r_j ~ Bernoulli(1 − p) at each call;
         in evaluation (``eval()``), a unchanged."""
+        note_state(self, "p")  # tg.compile: a replay checks that p is still the same
         if not self.training or self.p == 0:
             return a
         # NOTE: drawn here at every call, never cached: each training step sees a new mask

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
-from ..autograd.mode import note_call
+from ..autograd.mode import note_call, note_state
 from ..tensor import Tensor
 
 __all__ = ["IncompatibleKeys", "Module", "Parameter"]
@@ -143,6 +143,7 @@ class Module:
         :func:`as_input` for its dtype."""
         if args and not isinstance(args[0], Tensor):
             args = (as_input(args[0], self), *args[1:])
+        note_state(self, "training")  # tg.compile: a replay checks the train()/eval() mode
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------ registration

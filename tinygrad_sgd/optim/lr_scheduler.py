@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from ..autograd.mode import note_call
 from .optimizer import Optimizer
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "MultiStepLR", "StepLR"]
@@ -70,6 +71,11 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance t = ``last_epoch`` by one (or set it to ``epoch``, using the closed form if
         the schedule has one) and write the new rates into the optimizer."""
+        # Inside a step compiled by tg.compile: recorded, so that it runs again at every replay.
+        if epoch is None:
+            note_call(self.step)
+        else:
+            note_call(self.step, epoch)
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1

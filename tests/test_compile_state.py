@@ -1,0 +1,186 @@
+"""tg.compile and Python state the step depends on: a learning-rate schedule stepped inside the
+step, and the train()/eval() mode of the modules it calls.  A replay must leave exactly what an
+eager call leaves, or record again; never run a stale program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_sgd as tg
+from tinygrad_sgd import Tensor, nn, optim
+from tinygrad_sgd.compile import CompileError
+
+RNG = np.random.default_rng(0)
+X = RNG.random((48, 6))
+Y = np.eye(3)[RNG.integers(0, 3, 48)]
+BATCHES = [(X[k : k + 6], Y[k : k + 6]) for k in range(0, 48, 6)]
+
+
+def _net(dropout: bool = False) -> nn.Module:
+    tg.manual_seed(3)
+    layers: list[nn.Module] = [nn.Linear(6, 5), nn.Sigmoid()]
+    if dropout:
+        layers.append(nn.Dropout(0.5, seed=7))
+    return nn.Sequential(*layers, nn.Linear(5, 3), nn.Sigmoid())
+
+
+def _same_parameters(a: nn.Module, b: nn.Module) -> bool:
+    return all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize(
+    "make_schedule",
+    [
+        lambda opt: optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
+        lambda opt: optim.lr_scheduler.ExponentialLR(opt, gamma=0.8),
+        lambda opt: optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5),
+    ],
+    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR"],
+)
+@pytest.mark.parametrize("check", [False, True])
+def test_a_schedule_stepped_inside_the_step_runs_at_every_replay(make_schedule, check) -> None:
+    """scheduler.step() per mini-batch inside the step (as with PyTorch's OneCycleLR): the
+    rates, the schedule and the weights after every call are eager's."""
+    runs = []
+    for compiled in (False, True):
+        net = _net()
+        opt = optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
+        sched = make_schedule(opt)
+
+        def step(x, y, net=net, opt=opt, sched=sched):
+            opt.zero_grad()
+            cost = nn.F.quadratic_cost(net(x), y)
+            cost.backward()
+            opt.step()
+            sched.step()
+            return cost
+
+        fn = tg.compile(step, check=check) if compiled else step
+        history = []
+        for x, y in BATCHES:
+            cost = fn(x, y)
+            history.append((cost.numpy().copy(), sched.get_last_lr(), sched.last_epoch))
+        runs.append((net, history, fn))
+    (eager_net, eager_history, _), (net, history, fn) = runs
+    assert fn.records < len(BATCHES)  # some calls were replays: the schedule ran in them too
+    assert _same_parameters(net, eager_net)
+    for (c1, lr1, t1), (c2, lr2, t2) in zip(history, eager_history):
+        assert np.array_equal(c1, c2) and lr1 == lr2 and t1 == t2
+
+
+def test_a_schedule_given_a_different_epoch_at_each_call_is_refused() -> None:
+    """sched.step(epoch) with the epoch read from outside the step: a constant a replay would
+    freeze, so the second call (the verification) refuses the step instead of replaying it."""
+    net = _net()
+    opt = optim.SGD(net.parameters(), lr=0.5)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2)
+    epoch = 0
+
+    @tg.compile
+    def step(x, y):
+        opt.zero_grad()
+        cost = nn.F.quadratic_cost(net(x), y)
+        cost.backward()
+        opt.step()
+        sched.step(epoch)
+        return cost
+
+    step(*BATCHES[0])
+    epoch = 1
+    with pytest.raises(CompileError, match="different kernels"):
+        step(*BATCHES[1])
+
+
+def _train_step(net: nn.Module, opt: optim.SGD):
+    def step(x, y):
+        opt.zero_grad()
+        cost = nn.F.quadratic_cost(net(x), y)
+        cost.backward()
+        opt.step()
+        return cost
+
+    return step
+
+
+def test_a_dropout_step_follows_train_and_eval_between_calls() -> None:
+    """Modes switched between calls (eval() to evaluate, then training resumed, or not): each
+    call does what eager does in the mode it finds, with the same dropout masks."""
+    modes = [True, True, True, False, False, True, False, True, True, True]
+    results = []
+    for compiled in (False, True):
+        net = _net(dropout=True)
+        opt = optim.SGD(net.parameters(), lr=0.5)
+        fn = _train_step(net, opt)
+        fn = tg.compile(fn) if compiled else fn
+        costs = []
+        for (x, y), mode in zip(BATCHES + BATCHES[:2], modes):
+            net.train(mode)
+            costs.append(fn(x, y).numpy().copy())
+        results.append((net, costs))
+    (eager_net, eager_costs), (net, costs) = results
+    assert _same_parameters(net, eager_net)
+    assert all(np.array_equal(a, b) for a, b in zip(costs, eager_costs))
+
+
+def test_a_compiled_forward_recorded_in_eval_mode_drops_units_after_train() -> None:
+    """The stale-program case: a function recorded, verified and replayed in eval mode must not
+    keep skipping dropout once the network is put back into training mode."""
+    net = _net(dropout=True)
+
+    @tg.compile
+    def forward(x):
+        with tg.no_grad():
+            return net(x)
+
+    net.eval()
+    for _ in range(3):
+        evaluated = forward(X[:6]).numpy().copy()
+    net.train()
+    trained = forward(X[:6]).numpy().copy()
+    net.eval()
+    assert not np.array_equal(trained, evaluated)  # dropout ran
+    assert np.array_equal(forward(X[:6]).numpy(), evaluated)
+
+
+class _Noisy(nn.Module):
+    """A user's module whose forward branches on ``self.training``."""
+
+    def forward(self, a: Tensor) -> Tensor:
+        return a * 2.0 if self.training else a
+
+
+def test_a_users_module_that_branches_on_training_is_guarded_too() -> None:
+    lin = nn.Linear(6, 3)
+    net = nn.Sequential(lin, _Noisy())
+
+    @tg.compile
+    def forward(x):
+        with tg.no_grad():
+            return net(x)
+
+    net.train()
+    for _ in range(3):
+        doubled = forward(X[:6]).numpy().copy()
+    net.eval()
+    plain = forward(X[:6]).numpy()
+    with tg.no_grad():
+        expected = lin(X[:6]).numpy()
+    assert np.array_equal(plain, expected)
+    assert np.array_equal(doubled, 2.0 * expected)
+
+
+def test_a_dropout_probability_changed_between_calls_records_again() -> None:
+    """Annealing dropout (p changed between calls) takes effect, as eagerly."""
+    results = []
+    for compiled in (False, True):
+        net = _net(dropout=True)
+        opt = optim.SGD(net.parameters(), lr=0.5)
+        fn = _train_step(net, opt)
+        fn = tg.compile(fn) if compiled else fn
+        for k, (x, y) in enumerate(BATCHES):
+            if k == 4:
+                net[2].p = 0.2
+            fn(x, y)
+        results.append(net)
+    assert _same_parameters(*results)
