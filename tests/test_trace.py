@@ -183,8 +183,9 @@ def test_random_dag_gradients_match_central_differences(dag, seed):
             plus[i, j] += h
             minus[i, j] -= h
             with tg.no_grad():
-                f = build([Tensor(v) for v in plus]).item() - build([Tensor(v) for v in minus]).item()
-            expected = f / (2 * h)
+                f_plus = build([Tensor(v) for v in plus]).item()
+                f_minus = build([Tensor(v) for v in minus]).item()
+            expected = (f_plus - f_minus) / (2 * h)
             got = 0.0 if leaves[i].grad is None else float(leaves[i].grad.numpy()[j])
             assert got == pytest.approx(expected, rel=1e-6, abs=1e-6), (i, j, spec)
 
