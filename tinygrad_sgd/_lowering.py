@@ -637,15 +637,20 @@ class _Lowering:
         return repr(structure)
 
     def guards(self) -> list[str]:
-        """The parameters' arrays and requires_grad, the .grad state at entry, each optimizer's
-        parameters, the attributes noted with ``note_state`` (the same object: a module's
-        ``training`` flag), and no live graph holding a parameter read-only (SGD would then give
-        it a new array instead of updating it in place)."""
+        """The parameters' arrays and requires_grad, no hook on them, the .grad state at entry,
+        each optimizer's parameters, the attributes noted with ``note_state`` (the same object:
+        a module's ``training`` flag), and no live graph holding a parameter read-only (SGD
+        would then give it a new array instead of updating it in place)."""
         fail = "return MISS"
         lines = []
         for t, arr, rg in self.p.externals:
             T, A = self.bind(t, "P"), self.bind(arr, "A")
             lines.append(f"if {T}.data is not {A} or {T}.requires_grad is not {rg}: {fail}")
+        seen: set[int] = set()
+        for t in [t for t, _, _ in self.p.externals] + self.p.leaves:
+            if id(t) not in seen:  # a hook registered since: eager runs it (recording refuses it)
+                seen.add(id(t))
+                lines.append(f"if {self.bind(t, 'P')}._hooks: {fail}")
         for t, none in self.p.grad_expect:
             lines.append(f"if ({self.bind(t, 'P')}.grad is None) is not {none}: {fail}")
         params = []
