@@ -12,15 +12,24 @@ Python loop.  Lowering turns the list into the program a hand-written training s
    replay gives the bits of eager, which the compiled step's verification checks.  The forms:
    the fused linear layer (z = x Wᵀ + b, and its three products and sum backward), the sigmoid
    (its exact fast path with the range check, and a(1 − a) δ backward), the quadratic cost
-   (a − y made once for the value and the backward), the fan-out sum, each leaf's ``.grad``,
-   the optimizer's ``zero_grad`` and SGD's step (plain, or momentum, Nesterov, weight decay in
-   place), hyper-parameters read from ``param_groups`` at every replay.
+   (a − y made once for the value and the backward), the cross-entropy from z of chapter 3
+   (``SigmoidBinaryCrossEntropy``: softplus(z) − y z summed, and (σ(z) − y) δ·scale backward
+   with σ's range check, each under eager's ``errstate(under="ignore")``), the elementwise
+   a · b, a + b and |x| and the reduction Σ x (the penalties' kernels, and the cost's 1/m;
+   when no gradient needs summing back to a broadcast input), the fan-out sum, each leaf's
+   ``.grad``, the optimizer's ``zero_grad`` and SGD's step (plain, or momentum, Nesterov,
+   weight decay in place), hyper-parameters read from ``param_groups`` at every replay.
+   A backward on constants only (backward's seed times the cost's 1/m, passed through the sums
+   of the penalties) is computed once, at lowering, when eager's formula gives the recorded
+   bits and raises no floating-point flag: it becomes a constant of the program (*folded*).
 2. **Buffers.**  Slots written by out= kernels get buffers, allocated once per program and shared
    between slots whose lifetimes do not overlap; an elementwise kernel may write over the input it
    is the last reader of (the sigmoid over its layer's z, the cost's backward over a − y).  The
    gradients that become ``.grad`` keep theirs: the ``.grad`` arrays after a replay are the
    program's buffers, rewritten by the next replay (copy one to keep it).  A fallback's inputs
-   stay alive as long as its outputs (its formula may return a view of them, or save them).
+   stay alive as long as its outputs (its formula may return a view of them, or save them), and
+   so do those of a form whose results are views (Add's backward passes δ on, Sum's broadcasts
+   it back).
 3. **Code.**  The program is emitted as the source of one Python function, a line or a few per
    kernel, compiled once with ``exec``: a replay is one call of it, with no loop over kernel
    objects, and the guards are a second generated function.  ``step.program`` prints each
