@@ -818,3 +818,31 @@ def test_a_gradient_that_is_a_view_keeps_its_buffer_until_its_last_reader():
     eager, comp, step = run_both(make, [(X[k : k + 4], X[k : k + 4]) for k in range(0, 12, 4)])
     assert comp == eager
     assert "broadcast_to(" in step.program
+
+
+def test_an_elementwise_result_in_fortran_order_runs_its_formula():
+    """Eager's w.T · w.T is in Fortran order (NumPy follows its operands'), and its sum adds in
+    that memory order: the Mul keeps its formula (a buffer would be in C order, summed in
+    another order), and the cost keeps eager's bits."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 40))
+    w0, b0 = rng.standard_normal((30, 40)), rng.standard_normal(30)
+
+    def make():
+        body = nn.Sequential(nn.Linear(40, 30))
+        body[0].weight.data, body[0].bias.data = w0.copy(), b0.copy()
+        opt = optim.SGD(body.parameters(), lr=0.01)
+
+        def step(x, y):
+            opt.zero_grad()
+            wt = body[0].weight.T  # (40, 30), a view in Fortran order
+            c = (wt * wt).sum() + (body(x) * body(x)).sum() * 1e-9  # the sum's last bits
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X, X)] * 4)
+    assert comp == eager
+    assert "Mul (its formula)" in step.program and "Mul:" in step.program

@@ -346,8 +346,9 @@ class _Lowering:
             return False
         z, a = ins[0], kern.out
         env = self.env
-        if not (self._same(z, a) and env[z].ndim and env[z].size and env[z].shape == env[a].shape):
-            return False
+        if not (self._same(z, a) and env[z].ndim and env[z].size and env[z].shape == env[a].shape
+                and env[a].flags.c_contiguous):  # fmt: skip
+            return False  # (see _c_order)
         if not all(self._targets_exact(bk) for bk in backs):
             return False
         code = self._sigmoid_code(z, a)
@@ -454,8 +455,8 @@ class _Lowering:
         z, y, c = ins[0], ins[1], kern.out
         env = self.env
         if not (self._same(z, y, c) and env[z].shape == env[y].shape and env[c].shape == ()
-                and env[z].ndim and env[z].size):  # fmt: skip
-            return False
+                and env[z].ndim and env[z].size and env[z].flags.c_contiguous):  # fmt: skip
+            return False  # (z in C order: eager's softplus(z) − y z is, and sums in that order)
         if any([i for i, _, _, _ in bk.targets] != [0] or not self._targets_exact(bk)
                for bk in backs):  # fmt: skip
             return False
@@ -508,6 +509,8 @@ class _Lowering:
         values = [self._operand(kern, i)[1] for i in range(arity)] + [self.env[kern.out]]
         if not all(isinstance(v, np.ndarray) for v in values):
             return False
+        if not values[-1].flags.c_contiguous:  # NOTE: see _c_order
+            return False
         if len({v.dtype for v in values}) != 1 or values[0].dtype.kind != "f":
             return False
         out = values[-1].shape
@@ -519,6 +522,11 @@ class _Lowering:
             and all(i in ins for i, _, _, _ in bk.targets)
             for bk in backs
         )  # fmt: skip
+
+    # NOTE: _c_order.  A buffer is in C order; eager's result of an elementwise op follows its
+    # operands' memory order (NumPy's order="K"): two operands in Fortran order give a Fortran
+    # result, which a later reduction sums in another order than the buffer.  So a form applies
+    # only where eager's recorded result is in C order (0-d and 1-D results always are).
 
     def mul(self, kern: Any, backs: list[Any]) -> bool:
         """z = a · b:  multiply(a, b, out=z).   Backward ∂C/∂a = δ b, ∂C/∂b = δ a, in that
