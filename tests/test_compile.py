@@ -846,3 +846,33 @@ def test_an_elementwise_result_in_fortran_order_runs_its_formula():
     eager, comp, step = run_both(make, [(X, X)] * 4)
     assert comp == eager
     assert "Mul (its formula)" in step.program and "Mul:" in step.program
+
+
+def test_a_constant_gradient_is_a_fresh_array_at_every_replay():
+    """∂C/∂w of C = Σ 3 w + Σ x² is the constant 3 (folded once): each replay gives .grad a
+    copy, as eager gives a fresh array, so a write into .grad between steps changes nothing
+    after."""
+    X = np.arange(6.0).reshape(2, 3)
+    runs = []
+    for compiled in (False, True):
+        w = Tensor(np.full(3, 0.5), requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
+
+        def step(x, w=w, opt=opt):
+            opt.zero_grad()
+            c = (w * 3.0).sum() + (x * x).sum()
+            c.backward()
+            opt.step()
+            return c
+
+        run = tg.compile(step) if compiled else step
+        seen = []
+        for _ in range(5):
+            run(X if compiled else Tensor(X))
+            seen.append((w.grad.data.copy(), w.data.copy()))
+            w.grad.data[...] = 99.0  # the user's write, between steps
+        runs.append(seen)
+        if compiled:
+            assert "a constant, copied" in run.program
+    for (g_e, w_e), (g_c, w_c) in zip(*runs):
+        assert (g_e == 3.0).all() and (g_c == 3.0).all() and w_e.tobytes() == w_c.tobytes()

@@ -670,6 +670,13 @@ class _Lowering:
             self.grad_tensors.add(g)
             self.grad_of[id(t)] = g
             return
+        if not kern.add and not kern.copy_g and g in self.folded:
+            # NOTE: a copy at every replay, as eager's fresh array: a write into .grad between
+            # steps must not change the program's constant.
+            code = [f"{tn}.grad = wrap(copy({self.name(g)}))"]
+            self.ops.append(_Op(f"{kern.name}.grad (a constant, copied)", [g], [], code))
+            self.grad_of.pop(id(t), None)
+            return
         n = self.bind(kern, "K")
         self.ops.append(_Op(f"{kern.name}.grad (engine's rule)", [g], [],
                             [f"{n}({self.name(g)})"], keep=(g,)))  # fmt: skip
