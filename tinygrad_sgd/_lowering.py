@@ -597,7 +597,8 @@ class _Lowering:
             return False
         x, z = ins[0], kern.out
         axis, keepdims = kern.args[1], kern.args[2]
-        if not (self._same(x, z) and isinstance(keepdims, bool)):
+        if not (self._same(x, z) and isinstance(keepdims, bool)
+                and (axis is None or isinstance(axis, tuple))):  # fmt: skip
             return False
         shape = self.env[x].shape
         if any(len(bk.targets) != 1 or not self._targets_exact(bk) for bk in backs):
