@@ -76,6 +76,18 @@ def test_book_options_times_every_option():
     assert rows == ["plain", "dropout", "lmbda", "l1", "report_gradients"], out
 
 
+def test_fit_step_times_a_checkout_and_compares_two():
+    """One number (µs per step of fit's compiled step); with --compare, one line per checkout
+    with its ratio to the first (here the same checkout twice)."""
+    out = run("fit_step.py", "--lmbda", "5")
+    assert float(out.strip()) > 0, out
+    root = str(BENCH.parent)
+    out = run("fit_step.py", "--compare", f"a={root}", f"b={root}")
+    lines = out.strip().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["a", "b"], out
+    assert "per round × a: median 1.000" in lines[0], out
+
+
 def test_conv_epoch_rows_end_at_the_same_weights():
     """The book's ch6-conv network: the user path and backpropagation by hand in NumPy take the
     same steps (PyTorch, the third row, is left out here: tests must pass without it)."""

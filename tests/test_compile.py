@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -527,3 +529,349 @@ def test_ops_called_with_keyword_arguments_replay_them():
         np.testing.assert_array_equal(w_comp.data, w_eager.data)
     assert compiled.records == 2  # recorded, verified, then replayed twice
     assert "k=2.0" in str(compiled.program) and "axis=1" in str(compiled.program)
+
+
+# ---------------------------------------------------------------- chapter 3: cross-entropy, L2, L1
+
+
+def xent_step(body, opt, lmbda=0.0, l1=0.0, n=1000):
+    """``train.fit``'s step for the cross-entropy: C = (1/m) Σ [softplus(z) − y z] from the last
+    layer's z, plus (λ/2n) Σ w² and (λ₁/n) Σ |w| over the weights, built as fit builds them."""
+    weights = [p for p in body.parameters() if p.ndim >= 2]
+
+    def step(x, y):
+        opt.zero_grad()
+        z = body(x)
+        c = nn.F.binary_cross_entropy_with_logits(z, y, reduction="sum") * (1.0 / len(z))
+        terms = [nn.F.l2_penalty(weights, lmbda, n)] if lmbda else []
+        terms += [nn.F.l1_penalty(weights, l1, n)] if l1 else []
+        if terms:
+            c = c + sum(terms[1:], terms[0])
+        c.backward()
+        opt.step()
+        return c
+
+    return step
+
+
+def run_both(make, batches, warn=False):
+    """Eager, then compiled: (costs, params, .grad bytes, warnings) after each batch."""
+    results = []
+    for compiled in (False, True):
+        body, step = make()
+        run = tg.compile(step) if compiled else step
+        per_step = []
+        for x, y in batches:
+            with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
+                warnings.simplefilter("always")
+                c = run(x, y) if compiled else run(Tensor(x), Tensor(y))
+            said = [(w.category.__name__, str(w.message)) for w in caught] if warn else []
+            per_step.append((
+                c.data.tobytes(),
+                [p.data.tobytes() for p in body.parameters()],
+                [p.grad.data.tobytes() for p in body.parameters()],
+                said,
+            ))  # fmt: skip
+        results.append(per_step)
+    return results[0], results[1], run
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lmbda,l1", [(0.0, 0.0), (5.0, 0.0), (0.0, 5.0), (5.0, 2.0)],
+                         ids=["plain", "l2", "l1", "l2+l1"])  # fmt: skip
+def test_cross_entropy_and_penalties_bit_identical(dtype, lmbda, l1):
+    """fit's cross-entropy step, with --lmbda and --l1, replayed over 6 batches: cost, weights
+    and .grad have eager's bits, and every kernel runs its lowered form."""
+    sizes = [8, 6, 4]
+    X, Y = data(sizes, 30, dtype=dtype)
+
+    def make():
+        body = make_net(sizes, dtype=dtype)[:-1]  # the cost takes the last layer's z
+        return body, xent_step(body, optim.SGD(body.parameters(), lr=0.5), lmbda, l1, n=30)
+
+    eager, comp, step = run_both(make, [(X[k : k + 5], Y[k : k + 5]) for k in range(0, 30, 5)])
+    assert comp == eager
+    assert step.records == 2  # recorded, verified, then replayed 4 times
+    text = step.program
+    assert "its formula" not in text and "engine's rule" not in text
+    kernels = ["SigmoidBinaryCrossEntropy:", "SigmoidBinaryCrossEntropy.backward:", "Mul:",
+               "Mul.backward:"]  # fmt: skip
+    kernels += ["Add:", "Add.backward:", "Sum:", "Sum.backward:"] if lmbda or l1 else []
+    kernels += ["Abs:", "Abs.backward:"] if l1 else []
+    for kernel in kernels:
+        assert kernel in text
+    assert "folded once" in text  # backward's seed times 1/m: a constant of the program
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_takes_eagers_branches_and_warnings_at_every_replay(dtype):
+    """Batches of z inside ±L, far below −L (the stable form of σ in the backward), and NaN, in
+    turn, after the step is verified: each replay gives eager's bits and, under
+    np.errstate(all="warn"), eager's warnings.  The z are chosen so that e^(−|z|) underflows in
+    softplus, in the stable σ and in δ·(σ − y) on both of σ's paths (f32: σ(−85.99)/4 is
+    subnormal), underflows that eager ignores, and the replay must too."""
+    rng = np.random.default_rng(5)
+    lim = {np.float32: 86.0, np.float64: 707.0}[dtype]  # L of eager's range check
+    band = {np.float32: -95.0, np.float64: -720.0}[dtype]  # e^z subnormal, below −L
+    edge = {np.float32: -85.99, np.float64: -700.0}[dtype]  # just inside: the fast path
+    Z = rng.standard_normal((6, 4, 3))
+    Z[1, 0] = [band, -30 * lim, 3.0]
+    Z[3, 1] = [edge, 30 * lim, edge]  # +30L: softplus of a large z, the fast path all the same
+    Z[4, 2] = [band, 2.0, -lim - 1]
+    Z[5, 3, 1] = np.nan
+    Y = np.zeros((6, 4, 3))
+    Y[Z > 0] = 1  # y = 0 where z is far below: σ − y = σ, subnormal
+    X = np.concatenate([Z, rng.standard_normal((6, 4, 3))], axis=2).astype(dtype)
+    Y = Y.astype(dtype)
+
+    def make():
+        body = nn.Sequential(nn.Linear(6, 3))  # z = W x + b = the first 3 columns of x
+        w = np.zeros((3, 6), dtype)
+        w[:, :3] = np.eye(3)
+        body[0].weight.data, body[0].bias.data = w, np.zeros(3, dtype)
+        return body, xent_step(body, optim.SGD(body.parameters(), lr=0.0))  # z stays as chosen
+
+    batches = list(zip(X, Y))
+    eager, comp, step = run_both(make, batches, warn=True)
+    assert [c[:3] for c in comp] == [e[:3] for e in eager]  # cost, weights, .grad
+    # the warnings of each call (call 1 verifies: it replays and runs eagerly, so it warns twice)
+    assert [c[3] for c in comp[:1] + comp[2:]] == [e[3] for e in eager[:1] + eager[2:]]
+    assert step.records == 2 and "argmin" in step.program
+    assert "errstate(under='ignore')" in step.program
+    fast = [bool(np.min(x[:, :3]) >= -lim) for x in X]
+    assert fast == [True, False, True, True, False, False] and np.isnan(X[5]).any()
+    # the cost's underflows are eager's to ignore (here the layer's δᵀ x may warn of its own)
+    said = [msg for *_, calls in eager[:5] for _, msg in calls]
+    assert all(msg == "underflow encountered in matmul" for msg in said)
+
+
+def test_a_backward_on_constants_that_overflows_is_not_folded():
+    """δ·c on constants is computed once at lowering, unless it raises a floating-point flag:
+    then eager warns at every step (here 1e10 · 1e30 overflows float32) and so must the replay."""
+    w0 = np.random.default_rng(0).random((3, 2), dtype=np.float32)
+    x = np.ones((3, 2), np.float32)
+    runs = []
+    for compiled in (False, True):
+        w = Tensor(w0, requires_grad=True)
+        opt = optim.SGD([w], lr=0.0)
+
+        def step(x, w=w, opt=opt):
+            opt.zero_grad()
+            c = (w * x).sum() * 1e30
+            c.backward(Tensor(np.float32(1e10)))  # a constant seed: δ·1e30 = inf
+            return c
+
+        run = tg.compile(step) if compiled else step
+        said = []
+        for _ in range(4):
+            with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn"):
+                warnings.simplefilter("always")
+                run(x if compiled else Tensor(x))
+            said.append([str(m.message) for m in caught])
+        runs.append((said, w.grad.data.copy()))
+        if compiled:
+            assert run.records == 2 and "folded" not in run.program
+    (said_eager, g_eager), (said_comp, g_comp) = runs
+    # (call 1 verifies: it replays and runs eagerly, so it warns twice)
+    assert [said_comp[k] for k in (0, 2, 3)] == [said_eager[k] for k in (0, 2, 3)]
+    assert all(s == ["overflow encountered in multiply"] for s in said_eager)
+    assert np.array_equal(g_eager, g_comp) and np.isinf(g_comp).all()
+
+
+def test_cross_entropy_and_penalties_give_the_gradient_of_finite_differences():
+    """The lowered cross-entropy, Mul, Add, Sum and Abs kernels in float64: the replayed .grad
+    against central differences of C = (1/m) Σ [softplus(z) − y z] + (λ/2n) Σ w² + (λ₁/n) Σ |w|,
+    z = W² σ(W¹ x + b¹) + b²."""
+    sizes = [4, 3, 2]
+    body = make_net(sizes)[:-1]
+    X, Y = data(sizes, 5)
+    lmbda, l1, n = 3.0, 2.0, 7
+    step = tg.compile(xent_step(body, optim.SGD(body.parameters(), lr=0.0), lmbda, l1, n))
+    for _ in range(3):  # record, verify, replay
+        step(X, Y)
+    assert "its formula" not in step.program
+    params = list(body.parameters())
+
+    def cost():
+        w1, b1, w2, b2 = (p.data for p in params)
+        z = 1 / (1 + np.exp(-(X @ w1.T + b1))) @ w2.T + b2
+        ce = np.sum(np.logaddexp(0, z) - Y * z) / len(X)
+        return ce + lmbda / (2 * n) * (np.sum(w1**2) + np.sum(w2**2)) + l1 / n * (
+            np.sum(np.abs(w1)) + np.sum(np.abs(w2)))  # fmt: skip
+
+    h = 1e-6
+    for p in params:
+        numeric = np.zeros_like(p.data)
+        for i in np.ndindex(p.shape):
+            keep = p.data[i]
+            p.data[i] = keep + h
+            up = cost()
+            p.data[i] = keep - h
+            numeric[i] = (up - cost()) / (2 * h)
+            p.data[i] = keep
+        assert np.min(np.abs(p.data)) > 1e-3  # |w| has no kink within h of any weight
+        # central differences: error O(h²) plus rounding ε·C/h ≈ 1e-9
+        np.testing.assert_allclose(p.grad.data, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_mul_add_sum_abs_forms_over_axes_and_computed_gradients():
+    """The elementwise forms where δ is computed (Add's backward passes a buffer on, Sum's
+    broadcasts one back over an axis), a square w·w and a fan-out: eager's bits, all lowered."""
+    sizes = [5, 3]
+    X, _ = data(sizes, 12)
+
+    def make():
+        body = make_net(sizes)[:-1]
+        opt = optim.SGD(body.parameters(), lr=0.05)
+
+        def step(x, y):
+            opt.zero_grad()
+            z = body(x)  # (m, 3)
+            r = (z * z).sum(axis=1)  # (m,): a Sum over one axis
+            c = ((r.abs() + r * 0.5) * r).sum() * (1.0 / len(z))  # δ of the Add: computed
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X[k : k + 4], X[k : k + 4]) for k in range(0, 12, 4)])
+    assert comp == eager
+    text = step.program
+    assert "its formula" not in text and "broadcast_to(" in text and ".reshape((4, 1))" in text
+    assert "Add.backward" in text and " = s" in text.split("Add.backward")[1].splitlines()[1]
+
+
+def test_elementwise_ops_that_broadcast_a_gradient_run_their_formula():
+    """A Mul or Add whose gradient must be summed back to a broadcast input (a row v of a
+    batch) has no form: it runs its own formula, and the step keeps eager's bits."""
+    sizes = [5, 3]
+    X, _ = data(sizes, 12)
+
+    def make():
+        body = make_net(sizes)[:-1]
+        v = Tensor(np.linspace(0.5, 1.5, 3), requires_grad=True)
+        body.v = v  # a parameter of the model, so run_both compares it too
+        opt = optim.SGD(body.parameters(), lr=0.05)
+
+        def step(x, y):
+            opt.zero_grad()
+            c = ((body(x) * v + v) ** 2).sum() * (1.0 / len(x))
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X[k : k + 4], X[k : k + 4]) for k in range(0, 12, 4)])
+    assert comp == eager
+    assert "Mul (its formula)" in step.program and "Add (its formula)" in step.program
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_with_logits_mean_bit_identical(dtype):
+    """reduction="mean": the cost's scale 1/(m·k) in the sum and in δ·scale (folded once)."""
+    sizes = [7, 5, 3]
+    X, Y = data(sizes, 15, dtype=dtype)
+
+    def make():
+        body = make_net(sizes, dtype=dtype)[:-1]
+        opt = optim.SGD(body.parameters(), lr=2.0)
+
+        def step(x, y):
+            opt.zero_grad()
+            c = nn.F.binary_cross_entropy_with_logits(body(x), y)
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X[k : k + 3], Y[k : k + 3]) for k in range(0, 15, 3)])
+    assert comp == eager
+    assert "its formula" not in step.program and "folded once" in step.program
+
+
+def test_a_gradient_that_is_a_view_keeps_its_buffer_until_its_last_reader():
+    """Sum's backward broadcasts δ (a buffer) back as a view, which the layers' backward read
+    later: the buffer must not be given to another slot before then (here the last layer's
+    ∂C/∂x, written first, then its ∂C/∂W reads the view)."""
+    sizes = [5, 3, 3]
+    X, _ = data(sizes, 12)
+
+    def make():
+        body = make_net(sizes)[:-1]
+        opt = optim.SGD(body.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            z = body(x)  # (m, 3)
+            s = z.reshape(len(x), 3, 1).sum(axis=2)  # Sum.backward: a (m, 3, 1) view of δ
+            c = (s * s).sum() * (1.0 / len(x))  # δ of s: 2 s / m, a buffer
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X[k : k + 4], X[k : k + 4]) for k in range(0, 12, 4)])
+    assert comp == eager
+    assert "broadcast_to(" in step.program
+
+
+def test_an_elementwise_result_in_fortran_order_runs_its_formula():
+    """Eager's w.T · w.T is in Fortran order (NumPy follows its operands'), and its sum adds in
+    that memory order: the Mul keeps its formula (a buffer would be in C order, summed in
+    another order), and the cost keeps eager's bits."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 40))
+    w0, b0 = rng.standard_normal((30, 40)), rng.standard_normal(30)
+
+    def make():
+        body = nn.Sequential(nn.Linear(40, 30))
+        body[0].weight.data, body[0].bias.data = w0.copy(), b0.copy()
+        opt = optim.SGD(body.parameters(), lr=0.01)
+
+        def step(x, y):
+            opt.zero_grad()
+            wt = body[0].weight.T  # (40, 30), a view in Fortran order
+            c = (wt * wt).sum() + (body(x) * body(x)).sum() * 1e-9  # the sum's last bits
+            c.backward()
+            opt.step()
+            return c
+
+        return body, step
+
+    eager, comp, step = run_both(make, [(X, X)] * 4)
+    assert comp == eager
+    assert "Mul (its formula)" in step.program and "Mul:" in step.program
+
+
+def test_a_constant_gradient_is_a_fresh_array_at_every_replay():
+    """∂C/∂w of C = Σ 3 w + Σ x² is the constant 3 (folded once): each replay gives .grad a
+    copy, as eager gives a fresh array, so a write into .grad between steps changes nothing
+    after."""
+    X = np.arange(6.0).reshape(2, 3)
+    runs = []
+    for compiled in (False, True):
+        w = Tensor(np.full(3, 0.5), requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
+
+        def step(x, w=w, opt=opt):
+            opt.zero_grad()
+            c = (w * 3.0).sum() + (x * x).sum()
+            c.backward()
+            opt.step()
+            return c
+
+        run = tg.compile(step) if compiled else step
+        seen = []
+        for _ in range(5):
+            run(X if compiled else Tensor(X))
+            seen.append((w.grad.data.copy(), w.data.copy()))
+            w.grad.data[...] = 99.0  # the user's write, between steps
+        runs.append(seen)
+        if compiled:
+            assert "a constant, copied" in run.program
+    for (g_e, w_e), (g_c, w_c) in zip(*runs):
+        assert (g_e == 3.0).all() and (g_c == 3.0).all() and w_e.tobytes() == w_c.tobytes()

@@ -12,15 +12,24 @@ Python loop.  Lowering turns the list into the program a hand-written training s
    replay gives the bits of eager, which the compiled step's verification checks.  The forms:
    the fused linear layer (z = x Wᵀ + b, and its three products and sum backward), the sigmoid
    (its exact fast path with the range check, and a(1 − a) δ backward), the quadratic cost
-   (a − y made once for the value and the backward), the fan-out sum, each leaf's ``.grad``,
-   the optimizer's ``zero_grad`` and SGD's step (plain, or momentum, Nesterov, weight decay in
-   place), hyper-parameters read from ``param_groups`` at every replay.
+   (a − y made once for the value and the backward), the cross-entropy from z of chapter 3
+   (``SigmoidBinaryCrossEntropy``: softplus(z) − y z summed, and (σ(z) − y) δ·scale backward
+   with σ's range check, each under eager's ``errstate(under="ignore")``), the elementwise
+   a · b, a + b and |x| and the reduction Σ x (the penalties' kernels, and the cost's 1/m;
+   when no gradient needs summing back to a broadcast input), the fan-out sum, each leaf's
+   ``.grad``, the optimizer's ``zero_grad`` and SGD's step (plain, or momentum, Nesterov,
+   weight decay in place), hyper-parameters read from ``param_groups`` at every replay.
+   A backward on constants only (backward's seed times the cost's 1/m, passed through the sums
+   of the penalties) is computed once, at lowering, when eager's formula gives the recorded
+   bits and raises no floating-point flag: it becomes a constant of the program (*folded*).
 2. **Buffers.**  Slots written by out= kernels get buffers, allocated once per program and shared
    between slots whose lifetimes do not overlap; an elementwise kernel may write over the input it
    is the last reader of (the sigmoid over its layer's z, the cost's backward over a − y).  The
    gradients that become ``.grad`` keep theirs: the ``.grad`` arrays after a replay are the
    program's buffers, rewritten by the next replay (copy one to keep it).  A fallback's inputs
-   stay alive as long as its outputs (its formula may return a view of them, or save them).
+   stay alive as long as its outputs (its formula may return a view of them, or save them), and
+   so do those of a form whose results are views (Add's backward passes δ on, Sum's broadcasts
+   it back).
 3. **Code.**  The program is emitted as the source of one Python function, a line or a few per
    kernel, compiled once with ``exec``: a replay is one call of it, with no loop over kernel
    objects, and the guards are a second generated function.  ``step.program`` prints each
@@ -36,15 +45,18 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable
+from functools import partial
+from operator import mul
 from typing import Any
 
 import numpy as np
 
 from .autograd import inplace
 from .autograd.mode import _state
-from .nn.functional import QuadraticCost
-from .ops import Linear, Sigmoid
+from .nn.functional import QuadraticCost, SigmoidBinaryCrossEntropy
+from .ops import Abs, Add, Linear, Mul, Sigmoid, Sum
 from .ops.elementwise import _exp_safe_limit, stable_sigmoid
+from .ops.reduce import keepdims_shape
 from .optim.optimizer import Optimizer
 from .optim.sgd import SGD
 from .tensor import Tensor
@@ -66,6 +78,11 @@ _NUMPY = {
     "asarray": np.asarray,
     "copyto": np.copyto,
     "stable_sigmoid": stable_sigmoid,
+    "logaddexp": np.logaddexp,
+    "absolute": np.absolute,
+    "sign": np.sign,
+    "broadcast_to": np.broadcast_to,
+    "errstate": np.errstate,
 }
 
 
@@ -84,17 +101,22 @@ class _Op:
     ``buffered``: written slots that need a buffer (out= kernels write into them);
     ``inplace``: written slot -> the input slot whose buffer it may take over when that input is
     read for the last time here (elementwise kernels only); ``fallback``: runs an op's formula,
-    whose result may alias its inputs.
+    whose result may alias its inputs; ``views``: a form whose results are its inputs or views
+    of them (Add's backward passes δ on, Sum's broadcasts it); ``fresh``: written slots that hold
+    a new array at every replay (returned without a copy).
     """
 
     def __init__(self, title: str, reads: list[int], writes: list[int], code: list[str], *,
                  buffered: tuple[int, ...] = (), inplace: dict[int, int] | None = None,
-                 fallback: bool = False, keep: tuple[int, ...] = ()) -> None:  # fmt: skip
+                 fallback: bool = False, keep: tuple[int, ...] = (), views: bool = False,
+                 fresh: tuple[int, ...] = ()) -> None:  # fmt: skip
         self.title, self.reads, self.writes, self.code = title, reads, writes, code
         self.buffered = set(buffered)
         self.inplace = inplace or {}
         self.fallback = fallback
         self.keep = keep  # read slots that must outlive the replay (a fallback .grad's array)
+        self.views = views or fallback
+        self.fresh = fresh
 
 
 class Lowered:
@@ -134,6 +156,7 @@ class _Lowering:
         self.scratch: dict[tuple[Any, ...], str] = {}  # (shape, dtype) -> a bound buffer's name
         self.grad_tensors: set[int] = set()  # slots whose buffer becomes a .grad
         self.flat: set[int] = set()  # buffered slots read through a flat view (S_flat)
+        self.folded: set[int] = set()  # written slots whose value is the same at every replay
         self.bound: dict[int, str] = {}  # id(object) -> its name in the generated code
         for slot, t in self.ext.items():  # a parameter's Tensor: T_ext0 for the array ext0
             self.bound[id(t)] = f"T_{self.name(slot)}"
@@ -171,7 +194,38 @@ class _Lowering:
     def hidden(self, like: np.ndarray) -> int:
         """A new slot for a buffer the recorded program did not have (the cost's a − y)."""
         self.env.append(like)
+        self.written.add(len(self.env) - 1)
         return len(self.env) - 1
+
+    def constant(self, s: int) -> bool:
+        """The slot holds the same array at every replay: a recorded constant (backward's seed,
+        a number written in the step) or a result folded from constants (see :meth:`fold`)."""
+        if s in self.folded:
+            return True
+        return s not in self.written and s not in self.p.inputs and s not in self.ext
+
+    def fold(self, s: int, value: Callable[[], Any]) -> bool:
+        """Make written slot ``s`` a constant of the program when ``value()``, eager's formula
+        on constants, gives the array recorded in it (so its bits at every replay) and raises
+        no floating-point flag (else eager would warn at every step, and the replay must too).
+
+        The recorded array itself becomes the constant: arrays shared between slots stay
+        shared, as the recorder saw them (a leaf's ``.grad`` copies a shared gradient).  A
+        hidden slot (no recorded array) takes ``value()``."""
+        try:
+            with np.errstate(all="raise"):
+                v = np.asarray(value())
+        except FloatingPointError:
+            return False
+        if s >= len(self.p.env):
+            self.env[s] = v
+        rec = self.env[s]
+        if not (isinstance(rec, np.ndarray) and v.dtype == rec.dtype and v.shape == rec.shape
+                and v.tobytes() == rec.tobytes()):  # fmt: skip
+            return False
+        self.folded.add(s)
+        self.ns[self.name(s)] = rec
+        return True
 
     # ---------------------------------------------------------------- the walk
 
@@ -196,7 +250,10 @@ class _Lowering:
 
     def forward(self, kern: Any) -> None:
         fn = kern.fn
-        form = {Linear: self.linear, Sigmoid: self.sigmoid, QuadraticCost: self.quadratic}.get(fn)
+        forms = {Linear: self.linear, Sigmoid: self.sigmoid, QuadraticCost: self.quadratic,
+                 SigmoidBinaryCrossEntropy: self.bce, Mul: self.mul, Add: self.addition,
+                 Sum: self.sum, Abs: self.abs}  # fmt: skip
+        form = forms.get(fn)
         if form is not None and form(kern, self.backs.get(id(kern), [])):
             return
         n = self.bind(kern, "K")
@@ -289,34 +346,14 @@ class _Lowering:
             return False
         z, a = ins[0], kern.out
         env = self.env
-        if not (self._same(z, a) and env[z].ndim and env[z].size and env[z].shape == env[a].shape):
-            return False
+        if not (self._same(z, a) and env[z].ndim and env[z].size and env[z].shape == env[a].shape
+                and env[a].flags.c_contiguous):  # fmt: skip
+            return False  # (see _c_order)
         if not all(self._targets_exact(bk) for bk in backs):
             return False
-        # NOTE: −L and 1 as 0-d arrays of the dtype: the same values as eager's Python numbers
-        # (exact in every float dtype), without a conversion of a Python scalar at every call
-        # (measured on 10×30 float32: 1.5 µs per ufunc call with a Python number, 0.43 µs with
-        # a 0-d array).  The range check compares NumPy's minimum with the Python float −L, as
-        # eager does: a comparison with a 0-d array costs 1.1 µs more.
-        lim = self._const(-_exp_safe_limit(env[z].dtype), env[z].dtype)
+        code = self._sigmoid_code(z, a)
         one = self._const(1, env[z].dtype)
-        Z, A = self.name(z), self.name(a)
-        producer = self._producer(z)
-        if producer is not None and z in producer.buffered:
-            # NOTE: the smallest z read through argmin of the buffer's flat view (a view made
-            # once): the same test as eager's minimum.reduce, NaN included (argmin finds the
-            # first NaN, and NaN >= −L is False), at 0.4 µs instead of 1.0 µs on 10×30.
-            self.flat.add(z)
-            smallest = f"{Z}_flat[{Z}_flat.argmin()]"
-        else:
-            smallest = f"minimum.reduce({Z}, axis=None)"
-        code = [
-            f"if {smallest} >= {-_exp_safe_limit(env[z].dtype)!r}:",
-            f"    negative({Z}, out={A}); maximum({A}, {lim}, out={A}); exp({A}, out={A})",
-            f"    add({A}, {one}, out={A}); reciprocal({A}, out={A})",
-            "else:",
-            f"    copyto({A}, stable_sigmoid({Z}))",
-        ]
+        A = self.name(a)
         self.ops.append(_Op("Sigmoid", [z], [a], code, buffered=(a,), inplace={a: z}))
 
         def back(bk: Any) -> None:
@@ -328,6 +365,36 @@ class _Lowering:
 
         self.lowered_fwd[id(kern)] = back
         return True
+
+    def _sigmoid_code(self, z: int, a: int) -> list[str]:
+        """The lines of eager's ``stable_sigmoid(z)`` into a's buffer: its range check decided
+        anew at every replay (min z ≥ −L: 1/(1 + e⁻ᶻ) in place; else, NaN included, the
+        stable form, copied)."""
+        dtype = self.env[z].dtype
+        # NOTE: −L and 1 as 0-d arrays of the dtype: the same values as eager's Python numbers
+        # (exact in every float dtype), without a conversion of a Python scalar at every call
+        # (measured on 10×30 float32: 1.5 µs per ufunc call with a Python number, 0.43 µs with
+        # a 0-d array).  The range check compares NumPy's minimum with the Python float −L, as
+        # eager does: a comparison with a 0-d array costs 1.1 µs more.
+        lim = self._const(-_exp_safe_limit(dtype), dtype)
+        one = self._const(1, dtype)
+        Z, A = self.name(z), self.name(a)
+        producer = self._producer(z)
+        if producer is not None and z in producer.buffered:
+            # NOTE: the smallest z read through argmin of the buffer's flat view (a view made
+            # once): the same test as eager's minimum.reduce, NaN included (argmin finds the
+            # first NaN, and NaN >= −L is False), at 0.4 µs instead of 1.0 µs on 10×30.
+            self.flat.add(z)
+            smallest = f"{Z}_flat[{Z}_flat.argmin()]"
+        else:
+            smallest = f"minimum.reduce({Z}, axis=None)"
+        return [
+            f"if {smallest} >= {-_exp_safe_limit(dtype)!r}:",
+            f"    negative({Z}, out={A}); maximum({A}, {lim}, out={A}); exp({A}, out={A})",
+            f"    add({A}, {one}, out={A}); reciprocal({A}, out={A})",
+            "else:",
+            f"    copyto({A}, stable_sigmoid({Z}))",
+        ]
 
     def quadratic(self, kern: Any, backs: list[Any]) -> bool:
         """C = (scale/2) Σ (a − y)²: d = a − y once, C = ½·scale·(d · d) (a fresh 0-d array);
@@ -352,7 +419,7 @@ class _Lowering:
             f"subtract({A}, {Y}, out={D})",
             f"{C} = asarray({half} * vdot({D}, {D}))",
         ]
-        self.ops.append(_Op("QuadraticCost", [a, y], [c, d], code, buffered=(d,)))
+        self.ops.append(_Op("QuadraticCost", [a, y], [c, d], code, buffered=(d,), fresh=(c,)))
 
         def back(bk: Any) -> None:
             ((_, s, _, _),) = bk.targets
@@ -367,6 +434,219 @@ class _Lowering:
 
         self.lowered_fwd[id(kern)] = back
         return True
+
+    def bce(self, kern: Any, backs: list[Any]) -> bool:
+        """Binary cross-entropy from z (``SigmoidBinaryCrossEntropy``, summed, times scale):
+
+            C = scale · Σ [softplus(z) − y z],   softplus(z) = logaddexp(0, z),
+            ∂C/∂z = (δ·scale) (σ(z) − y),
+
+        as eager computes them: logaddexp under ``errstate(under="ignore")``, y z, the
+        difference, its sum times scale (a fresh 0-d array); backward δ·scale (outside the
+        errstate, folded once when δ is a constant), then under ``errstate(under="ignore")``
+        eager's ``stable_sigmoid(z)`` with its range check decided at every replay, − y, and
+        the product, in one buffer."""
+        ins = dict(kern.slots)
+        scale = kern.args[2]
+        # NOTE: a Python float exactly: eager multiplies by it as by a number of z's dtype (a
+        # NumPy float64 would promote a float32 cost and gradient to float64 first).
+        if 0 not in ins or 1 not in ins or 2 in ins or type(scale) is not float:
+            return False
+        z, y, c = ins[0], ins[1], kern.out
+        env = self.env
+        if not (self._same(z, y, c) and env[z].shape == env[y].shape and env[c].shape == ()
+                and env[z].ndim and env[z].size and env[z].flags.c_contiguous):  # fmt: skip
+            return False  # (z in C order: eager's softplus(z) − y z is, and sums in that order)
+        if any([i for i, _, _, _ in bk.targets] != [0] or not self._targets_exact(bk)
+               for bk in backs):  # fmt: skip
+            return False
+        dtype = env[z].dtype
+        p, q = self.hidden(env[z]), self.hidden(env[z])
+        Z, Y, C, P, Q = (self.name(v) for v in (z, y, c, p, q))
+        # NOTE: 0 and scale as 0-d arrays and a scalar of the dtype: the values NumPy converts
+        # eager's Python numbers to beside float arrays and a float scalar of that dtype.
+        zero = self._const(0, dtype)
+        sc = self.bind(dtype.type(scale), "H")
+        code = [
+            "with errstate(under='ignore'):",
+            f"    logaddexp({zero}, {Z}, out={P})",
+            f"multiply({Y}, {Z}, out={Q}); subtract({P}, {Q}, out={P})",
+            f"{C} = asarray(add.reduce({P}, axis=None) * {sc})",
+        ]
+        self.ops.append(_Op("SigmoidBinaryCrossEntropy", [z, y], [c, p, q], code,
+                            buffered=(p, q), fresh=(c,)))  # fmt: skip
+
+        def back(bk: Any) -> None:
+            ((_, s, _, _),) = bk.targets
+            D, S = self.name(bk.delta), self.name(s)
+            f = self.hidden(env[bk.delta])
+            if self.constant(bk.delta) and self.fold(f, lambda: env[bk.delta] * scale):
+                code = [self._folded_note([f])]
+            else:
+                code = [f"multiply({D}, {self._const(scale, dtype)}, out={self.name(f)})"]
+            code.append("with errstate(under='ignore'):")
+            code += [f"    {line}" for line in self._sigmoid_code(z, s)]
+            code.append(f"    subtract({S}, {Y}, out={S}); multiply({self.name(f)}, {S}, out={S})")
+            self.ops.append(_Op("SigmoidBinaryCrossEntropy.backward", [bk.delta, z, y], [f, s],
+                                code, buffered=(s,) if f in self.folded else (f, s)))  # fmt: skip
+
+        self.lowered_fwd[id(kern)] = back
+        return True
+
+    def _operand(self, kern: Any, pos: int) -> tuple[str, Any]:
+        """Argument ``pos`` of a forward kernel: its name in the code and its recorded value
+        (a slot, or a constant array bound by name)."""
+        s = dict(kern.slots).get(pos)
+        if s is not None:
+            return self.name(s), self.env[s]
+        a = kern.args[pos]
+        return (self.bind(a, "C"), a) if isinstance(a, np.ndarray) else ("", a)
+
+    def _elementwise(self, kern: Any, backs: list[Any], arity: int) -> bool:
+        """An elementwise op whose form applies: its operands (slots or constant arrays) and
+        result are floating arrays of one dtype, and each gradient has its input's shape
+        (nothing to sum back) and the dtype."""
+        values = [self._operand(kern, i)[1] for i in range(arity)] + [self.env[kern.out]]
+        if not all(isinstance(v, np.ndarray) for v in values):
+            return False
+        if not values[-1].flags.c_contiguous:  # NOTE: see _c_order
+            return False
+        if len({v.dtype for v in values}) != 1 or values[0].dtype.kind != "f":
+            return False
+        out = values[-1].shape
+        ins = dict(kern.slots)
+        return all(
+            self._same(bk.delta, kern.out) and self.env[bk.delta].shape == out
+            and all(values[i].shape == out and self.env[t].shape == out
+                    and self.env[t].dtype == values[i].dtype for i, t, _, _ in bk.targets)
+            and all(i in ins for i, _, _, _ in bk.targets)
+            for bk in backs
+        )  # fmt: skip
+
+    # NOTE: _c_order.  A buffer is in C order; eager's result of an elementwise op follows its
+    # operands' memory order (NumPy's order="K"): two operands in Fortran order give a Fortran
+    # result, which a later reduction sums in another order than the buffer.  So a form applies
+    # only where eager's recorded result is in C order (0-d and 1-D results always are).
+
+    def mul(self, kern: Any, backs: list[Any]) -> bool:
+        """z = a · b:  multiply(a, b, out=z).   Backward ∂C/∂a = δ b, ∂C/∂b = δ a, in that
+        order, each into its buffer (folded once when δ and the factor are constants: the
+        cost's 1/m, the penalty's λ/2n times backward's seed)."""
+        if len(kern.args) != 2 or kern.kwargs or not self._elementwise(kern, backs, 2):
+            return False
+        (A, a), (B, b) = self._operand(kern, 0), self._operand(kern, 1)
+        z = kern.out
+        ins = dict(kern.slots)
+        reads = list(dict.fromkeys(ins[i] for i in sorted(ins)))
+        inplace = {z: ins[0]} if 0 in ins and a.shape == self.env[z].shape else {}
+        self.ops.append(_Op("Mul", reads, [z], [f"multiply({A}, {B}, out={self.name(z)})"],
+                            buffered=(z,), inplace=inplace))  # fmt: skip
+
+        def back(bk: Any) -> None:
+            D, delta = self.name(bk.delta), self.env[bk.delta]
+            code, outs, folded = [], [], []
+            for i, t, _, _ in bk.targets:
+                other, value = (B, b) if i == 0 else (A, a)
+                j = 1 - i
+                known = j not in ins or self.constant(ins[j])
+                if self.constant(bk.delta) and known and self.fold(t, partial(mul, delta, value)):
+                    folded.append(t)
+                else:
+                    outs.append(t)
+                    code.append(f"multiply({D}, {other}, out={self.name(t)})")
+            if folded:
+                code.append(self._folded_note(folded))
+            others = [ins[1 - i] for i, _, _, _ in bk.targets if 1 - i in ins]
+            self.ops.append(_Op("Mul.backward", [bk.delta, *others], outs + folded, code,
+                                buffered=tuple(outs)))  # fmt: skip
+
+        self.lowered_fwd[id(kern)] = back
+        return True
+
+    def addition(self, kern: Any, backs: list[Any]) -> bool:
+        """z = a + b:  add(a, b, out=z).   Backward ∂C/∂a = ∂C/∂b = δ: δ itself, passed on (as
+        eager's ``return g, g``; a constant δ stays a constant)."""
+        if len(kern.args) != 2 or kern.kwargs or not self._elementwise(kern, backs, 2):
+            return False
+        (A, a), (B, _) = self._operand(kern, 0), self._operand(kern, 1)
+        z = kern.out
+        ins = dict(kern.slots)
+        reads = list(dict.fromkeys(ins[i] for i in sorted(ins)))
+        inplace = {z: ins[0]} if 0 in ins and a.shape == self.env[z].shape else {}
+        self.ops.append(_Op("Add", reads, [z], [f"add({A}, {B}, out={self.name(z)})"],
+                            buffered=(z,), inplace=inplace))  # fmt: skip
+
+        def back(bk: Any) -> None:
+            outs = [t for _, t, _, _ in bk.targets]
+            if self.constant(bk.delta) and all(self.fold(t, lambda: self.env[bk.delta])
+                                               for t in outs):  # fmt: skip
+                code = [self._folded_note(outs)]
+            else:
+                code = [" = ".join(self.name(t) for t in outs) + f" = {self.name(bk.delta)}"]
+            self.ops.append(_Op("Add.backward", [bk.delta], outs, code, views=True))
+
+        self.lowered_fwd[id(kern)] = back
+        return True
+
+    def sum(self, kern: Any, backs: list[Any]) -> bool:
+        """z = Σ_axis x:  add.reduce(x, axis, keepdims), a fresh array as eager's.   Backward:
+        δ with the summed axes restored as length 1, broadcast to x's shape (a view; a
+        constant δ gives a constant view)."""
+        ins = dict(kern.slots)
+        if len(kern.args) != 3 or kern.kwargs or list(ins) != [0]:
+            return False
+        x, z = ins[0], kern.out
+        axis, keepdims = kern.args[1], kern.args[2]
+        if not (self._same(x, z) and isinstance(keepdims, bool)
+                and (axis is None or isinstance(axis, tuple))):  # fmt: skip
+            return False
+        shape = self.env[x].shape
+        if any(len(bk.targets) != 1 or not self._targets_exact(bk) for bk in backs):
+            return False
+        X, Z = self.name(x), self.name(z)
+        code = [f"{Z} = asarray(add.reduce({X}, axis={axis!r}, keepdims={keepdims!r}))"]
+        self.ops.append(_Op("Sum", [x], [z], code, fresh=(z,)))
+        kd = keepdims_shape(shape, axis)
+
+        def back(bk: Any) -> None:
+            ((_, t, _, _),) = bk.targets
+            delta = self.env[bk.delta]
+            if self.constant(bk.delta) and self.fold(
+                t, lambda: np.broadcast_to(delta.reshape(kd), shape)
+            ):
+                code = [self._folded_note([t])]
+            else:
+                D = self.name(bk.delta)
+                restored = D if delta.shape == kd else f"{D}.reshape({kd!r})"
+                code = [f"{self.name(t)} = broadcast_to({restored}, {shape!r})"]
+            self.ops.append(_Op("Sum.backward", [bk.delta], [t], code, views=True))
+
+        self.lowered_fwd[id(kern)] = back
+        return True
+
+    def abs(self, kern: Any, backs: list[Any]) -> bool:
+        """z = |x|:  absolute(x, out=z).   Backward ∂C/∂x = δ sign(x) (abs'(0) = 0):
+        sign(x, out=g); multiply(δ, g, out=g)."""
+        if len(kern.args) != 1 or kern.kwargs or not self._elementwise(kern, backs, 1):
+            return False
+        x, z = dict(kern.slots)[0], kern.out
+        X = self.name(x)
+        self.ops.append(_Op("Abs", [x], [z], [f"absolute({X}, out={self.name(z)})"],
+                            buffered=(z,), inplace={z: x}))  # fmt: skip
+
+        def back(bk: Any) -> None:
+            ((_, t, _, _),) = bk.targets
+            T = self.name(t)
+            code = [f"sign({X}, out={T}); multiply({self.name(bk.delta)}, {T}, out={T})"]
+            self.ops.append(_Op("Abs.backward", [bk.delta, x], [t], code, buffered=(t,)))
+
+        self.lowered_fwd[id(kern)] = back
+        return True
+
+    def _folded_note(self, slots: list[int]) -> str:
+        """The comment a folded kernel leaves in the code."""
+        names = ", ".join(self.name(s) for s in slots)
+        return f"# {names}: constant (folded once, from constants)"
 
     def add(self, kern: Any) -> None:
         """The engine's fan-out sum: add(a, b, out=c)."""
@@ -390,6 +670,13 @@ class _Lowering:
             self.ops.append(_Op(f"{kern.name}.grad", [g], [], [f"{tn}.grad = G{g}"], keep=(g,)))
             self.grad_tensors.add(g)
             self.grad_of[id(t)] = g
+            return
+        if not kern.add and not kern.copy_g and g in self.folded:
+            # NOTE: a copy at every replay, as eager's fresh array: a write into .grad between
+            # steps must not change the program's constant.
+            code = [f"{tn}.grad = wrap(copy({self.name(g)}))"]
+            self.ops.append(_Op(f"{kern.name}.grad (a constant, copied)", [g], [], code))
+            self.grad_of.pop(id(t), None)
             return
         n = self.bind(kern, "K")
         self.ops.append(_Op(f"{kern.name}.grad (engine's rule)", [g], [],
@@ -503,7 +790,8 @@ class _Lowering:
 
     def lifetimes(self) -> dict[int, float]:
         """The index of the last op that reads each slot (outputs and .grad: forever); a
-        fallback's inputs live as long as its outputs (its result may be a view of them)."""
+        fallback's inputs live as long as its outputs (its result may be a view of them), and
+        so do those of a form whose results are views (``_Op.views``)."""
         last: dict[int, float] = {}
         for i, op in enumerate(self.ops):
             for s in op.reads + op.writes:
@@ -513,7 +801,7 @@ class _Lowering:
         for s in _slots(self.p.outputs):
             last[s] = _FOREVER
         for op in reversed(self.ops):
-            if op.fallback and op.writes:
+            if op.views and op.writes:
                 end = max(last[w] for w in op.writes)
                 for r in op.reads:
                     last[r] = max(last[r], end)
@@ -572,7 +860,7 @@ class _Lowering:
             reads = ", ".join(self._describe(s, where) for s in dict.fromkeys(op.reads))
             text.append(f"{i:3d}  {op.title}: {outs or '-'} <- {reads or '-'}")
             text += [f"       {line}" for line in op.code]
-        fresh = {c for op in self.ops if op.title == "QuadraticCost" for c in op.writes[:1]}
+        fresh = {c for op in self.ops for c in op.fresh}
         body.append(f"    return {self._result(self.p.outputs, fresh)}")
         ns.update(wrap=Tensor._wrap, copy=np.array, MISS=self.c._MISS, Tensor=Tensor)
         ns.update(MODE=_state, LOCKS=inplace._counts)

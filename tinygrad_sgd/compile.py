@@ -17,8 +17,9 @@ A tracing compiler in miniature (the idea of tinygrad's TinyJit, ``jax.jit``, ``
    with ``.data``) differs between the two recordings and is refused, instead of being frozen
    into the program.
 3. **Lowering and replay.**  The verified program is lowered (``_lowering.py``): kernels with an
-   ``out=`` form (the linear layer, the sigmoid, the quadratic cost, fan-out sums, ``.grad``,
-   ``zero_grad`` and SGD's update in place) write into buffers allocated once, the others call
+   ``out=`` form (the linear layer, the sigmoid, the quadratic and cross-entropy costs, the
+   elementwise a · b, a + b, |x| and Σ of the penalties, fan-out sums, ``.grad``, ``zero_grad``
+   and SGD's update in place) write into buffers allocated once, the others call
    their op's formula, and the whole is emitted as one generated Python function.  Later calls
    run its checks (the signature; the guards: the same parameter arrays and ``requires_grad``,
    the same optimizer parameters, the ``.grad`` state the program expects, each module's
