@@ -1,6 +1,7 @@
 """tg.compile and Python state the step depends on: a learning-rate schedule stepped inside the
-step, and the train()/eval() mode of the modules it calls.  A replay must leave exactly what an
-eager call leaves, or record again; never run a stale program."""
+step, the train()/eval() mode of the modules it calls, dropout's p, hooks registered on a
+parameter after the recording.  A replay must leave exactly what an eager call leaves, or
+record again (or refuse); never run a stale program."""
 
 from __future__ import annotations
 
@@ -29,6 +30,21 @@ def _same_parameters(a: nn.Module, b: nn.Module) -> bool:
     return all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
 
 
+def _train_step(net: nn.Module, opt: optim.SGD, after=None):
+    """The book's step; ``after()`` (a schedule's step, say) runs after the update."""
+
+    def step(x, y):
+        opt.zero_grad()
+        cost = nn.F.quadratic_cost(net(x), y)
+        cost.backward()
+        opt.step()
+        if after is not None:
+            after()
+        return cost
+
+    return step
+
+
 @pytest.mark.parametrize(
     "make_schedule",
     [
@@ -47,15 +63,7 @@ def test_a_schedule_stepped_inside_the_step_runs_at_every_replay(make_schedule, 
         net = _net()
         opt = optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
         sched = make_schedule(opt)
-
-        def step(x, y, net=net, opt=opt, sched=sched):
-            opt.zero_grad()
-            cost = nn.F.quadratic_cost(net(x), y)
-            cost.backward()
-            opt.step()
-            sched.step()
-            return cost
-
+        step = _train_step(net, opt, after=sched.step)
         fn = tg.compile(step, check=check) if compiled else step
         history = []
         for x, y in BATCHES:
@@ -76,31 +84,11 @@ def test_a_schedule_given_a_different_epoch_at_each_call_is_refused() -> None:
     opt = optim.SGD(net.parameters(), lr=0.5)
     sched = optim.lr_scheduler.StepLR(opt, step_size=2)
     epoch = 0
-
-    @tg.compile
-    def step(x, y):
-        opt.zero_grad()
-        cost = nn.F.quadratic_cost(net(x), y)
-        cost.backward()
-        opt.step()
-        sched.step(epoch)
-        return cost
-
+    step = tg.compile(_train_step(net, opt, after=lambda: sched.step(epoch)))
     step(*BATCHES[0])
     epoch = 1
     with pytest.raises(CompileError, match="different kernels"):
         step(*BATCHES[1])
-
-
-def _train_step(net: nn.Module, opt: optim.SGD):
-    def step(x, y):
-        opt.zero_grad()
-        cost = nn.F.quadratic_cost(net(x), y)
-        cost.backward()
-        opt.step()
-        return cost
-
-    return step
 
 
 def test_a_dropout_step_follows_train_and_eval_between_calls() -> None:
@@ -184,3 +172,40 @@ def test_a_dropout_probability_changed_between_calls_records_again() -> None:
             fn(x, y)
         results.append(net)
     assert _same_parameters(*results)
+
+
+def test_a_hook_added_after_recording_is_not_skipped_by_a_replay() -> None:
+    """Eager runs a hook registered on a parameter; a recording refuses hooks, so the step says
+    so instead of replaying a program that skips it."""
+    net = _net()
+    compiled = tg.compile(_train_step(net, optim.SGD(net.parameters(), lr=0.5)))
+    for x, y in BATCHES[:4]:
+        compiled(x, y)
+    net[0].weight.register_hook(lambda g: g * 0)
+    with pytest.raises(CompileError, match="hooks"):
+        compiled(*BATCHES[4])
+
+
+def test_with_fallback_a_hooked_step_runs_eagerly_and_matches_eager() -> None:
+    results = []
+    for compiled in (False, True):
+        net = _net()
+        fn = _train_step(net, optim.SGD(net.parameters(), lr=0.5))
+        fn = tg.compile(fn, fallback=True) if compiled else fn
+        for k, (x, y) in enumerate(BATCHES):
+            if k == 4:
+                net[0].weight.register_hook(lambda g: g * 0)
+            fn(x, y)
+        results.append(net)
+    assert _same_parameters(*results)
+
+
+def test_a_removed_hook_lets_the_program_replay_again() -> None:
+    net = _net()
+    compiled = tg.compile(_train_step(net, optim.SGD(net.parameters(), lr=0.5)))
+    for x, y in BATCHES[:3]:
+        compiled(x, y)
+    net[0].weight.register_hook(lambda g: None).remove()
+    records = compiled.records
+    compiled(*BATCHES[3])
+    assert compiled.records == records  # an empty hook table is no hook: replayed
