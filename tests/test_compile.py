@@ -16,6 +16,19 @@ from tinygrad_sgd.autograd import Context, Function
 ACTS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 
 
+
+def _central_differences(cost, p, h=1e-6):
+    """∂cost/∂p, one element of ``p.data`` at a time: (cost(p + h) − cost(p − h)) / 2h."""
+    numeric = np.zeros_like(p.data)
+    for i in np.ndindex(p.shape):
+        keep = p.data[i]
+        p.data[i] = keep + h
+        up = cost()
+        p.data[i] = keep - h
+        numeric[i] = (up - cost()) / (2 * h)
+        p.data[i] = keep
+    return numeric
+
 def make_net(sizes, act="sigmoid", seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     layers = []
@@ -387,16 +400,8 @@ def test_fused_kernels_give_the_gradient_of_finite_differences():
         a = sig(sig(X @ params[0].data.T + params[1].data) @ params[2].data.T + params[3].data)
         return 0.5 / len(X) * np.sum((Y - a) ** 2)
 
-    h = 1e-6
     for p in params:
-        numeric = np.zeros_like(p.data)
-        for i in np.ndindex(p.shape):
-            keep = p.data[i]
-            p.data[i] = keep + h
-            up = cost()
-            p.data[i] = keep - h
-            numeric[i] = (up - cost()) / (2 * h)
-            p.data[i] = keep
+        numeric = _central_differences(cost, p)
         # central differences: error O(h²) plus rounding ε·C/h ≈ 1e-10
         np.testing.assert_allclose(p.grad.data, numeric, rtol=1e-6, atol=1e-9)
 
@@ -699,16 +704,8 @@ def test_cross_entropy_and_penalties_give_the_gradient_of_finite_differences():
         return ce + lmbda / (2 * n) * (np.sum(w1**2) + np.sum(w2**2)) + l1 / n * (
             np.sum(np.abs(w1)) + np.sum(np.abs(w2)))  # fmt: skip
 
-    h = 1e-6
     for p in params:
-        numeric = np.zeros_like(p.data)
-        for i in np.ndindex(p.shape):
-            keep = p.data[i]
-            p.data[i] = keep + h
-            up = cost()
-            p.data[i] = keep - h
-            numeric[i] = (up - cost()) / (2 * h)
-            p.data[i] = keep
+        numeric = _central_differences(cost, p)
         assert np.min(np.abs(p.data)) > 1e-3  # |w| has no kink within h of any weight
         # central differences: error O(h²) plus rounding ε·C/h ≈ 1e-9
         np.testing.assert_allclose(p.grad.data, numeric, rtol=1e-6, atol=1e-8)

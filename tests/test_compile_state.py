@@ -111,15 +111,21 @@ def test_a_dropout_step_follows_train_and_eval_between_calls() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(costs, eager_costs))
 
 
+def _compiled_forward(net: nn.Module):
+    """net(x) without a graph (an evaluation), compiled."""
+    return tg.compile(lambda x: _evaluate(net, x))
+
+
+def _evaluate(net: nn.Module, x):
+    with tg.no_grad():
+        return net(x)
+
+
 def test_a_compiled_forward_recorded_in_eval_mode_drops_units_after_train() -> None:
     """The stale-program case: a function recorded, verified and replayed in eval mode must not
     keep skipping dropout once the network is put back into training mode."""
     net = _net(dropout=True)
-
-    @tg.compile
-    def forward(x):
-        with tg.no_grad():
-            return net(x)
+    forward = _compiled_forward(net)
 
     net.eval()
     for _ in range(3):
@@ -141,11 +147,7 @@ class _Noisy(nn.Module):
 def test_a_users_module_that_branches_on_training_is_guarded_too() -> None:
     lin = nn.Linear(6, 3)
     net = nn.Sequential(lin, _Noisy())
-
-    @tg.compile
-    def forward(x):
-        with tg.no_grad():
-            return net(x)
+    forward = _compiled_forward(net)
 
     net.train()
     for _ in range(3):
