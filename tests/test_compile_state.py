@@ -45,6 +45,23 @@ def _train_step(net: nn.Module, opt: optim.SGD, after=None):
     return step
 
 
+def _eager_and_compiled(before_call, dropout: bool = False, **compile_options):
+    """The book's step over BATCHES, eagerly and compiled, calling ``before_call(k, net)``
+    before call k; returns the two networks and the costs of each run."""
+    runs = []
+    for compiled in (False, True):
+        net = _net(dropout)
+        fn = _train_step(net, optim.SGD(net.parameters(), lr=0.5))
+        fn = tg.compile(fn, **compile_options) if compiled else fn
+        costs = []
+        for k, (x, y) in enumerate(BATCHES):
+            before_call(k, net)
+            costs.append(fn(x, y).numpy().copy())
+        runs.append((net, costs))
+    (eager_net, eager_costs), (net, costs) = runs
+    return eager_net, net, eager_costs, costs
+
+
 @pytest.mark.parametrize(
     "make_schedule",
     [
@@ -94,19 +111,10 @@ def test_a_schedule_given_a_different_epoch_at_each_call_is_refused() -> None:
 def test_a_dropout_step_follows_train_and_eval_between_calls() -> None:
     """Modes switched between calls (eval() to evaluate, then training resumed, or not): each
     call does what eager does in the mode it finds, with the same dropout masks."""
-    modes = [True, True, True, False, False, True, False, True, True, True]
-    results = []
-    for compiled in (False, True):
-        net = _net(dropout=True)
-        opt = optim.SGD(net.parameters(), lr=0.5)
-        fn = _train_step(net, opt)
-        fn = tg.compile(fn) if compiled else fn
-        costs = []
-        for (x, y), mode in zip(BATCHES + BATCHES[:2], modes):
-            net.train(mode)
-            costs.append(fn(x, y).numpy().copy())
-        results.append((net, costs))
-    (eager_net, eager_costs), (net, costs) = results
+    modes = [True, True, True, False, False, True, False, True]
+    eager_net, net, eager_costs, costs = _eager_and_compiled(
+        lambda k, net: net.train(modes[k]), dropout=True
+    )
     assert _same_parameters(net, eager_net)
     assert all(np.array_equal(a, b) for a, b in zip(costs, eager_costs))
 
@@ -162,18 +170,14 @@ def test_a_users_module_that_branches_on_training_is_guarded_too() -> None:
 
 def test_a_dropout_probability_changed_between_calls_records_again() -> None:
     """Annealing dropout (p changed between calls) takes effect, as eagerly."""
-    results = []
-    for compiled in (False, True):
-        net = _net(dropout=True)
-        opt = optim.SGD(net.parameters(), lr=0.5)
-        fn = _train_step(net, opt)
-        fn = tg.compile(fn) if compiled else fn
-        for k, (x, y) in enumerate(BATCHES):
-            if k == 4:
-                net[2].p = 0.2
-            fn(x, y)
-        results.append(net)
-    assert _same_parameters(*results)
+
+    def anneal(k: int, net: nn.Module) -> None:
+        if k == 4:
+            net[2].p = 0.2
+
+    eager_net, net, eager_costs, costs = _eager_and_compiled(anneal, dropout=True)
+    assert _same_parameters(net, eager_net)
+    assert all(np.array_equal(a, b) for a, b in zip(costs, eager_costs))
 
 
 def test_a_hook_added_after_recording_is_not_skipped_by_a_replay() -> None:
@@ -189,17 +193,13 @@ def test_a_hook_added_after_recording_is_not_skipped_by_a_replay() -> None:
 
 
 def test_with_fallback_a_hooked_step_runs_eagerly_and_matches_eager() -> None:
-    results = []
-    for compiled in (False, True):
-        net = _net()
-        fn = _train_step(net, optim.SGD(net.parameters(), lr=0.5))
-        fn = tg.compile(fn, fallback=True) if compiled else fn
-        for k, (x, y) in enumerate(BATCHES):
-            if k == 4:
-                net[0].weight.register_hook(lambda g: g * 0)
-            fn(x, y)
-        results.append(net)
-    assert _same_parameters(*results)
+    def hook(k: int, net: nn.Module) -> None:
+        if k == 4:
+            net[0].weight.register_hook(lambda g: g * 0)
+
+    eager_net, net, eager_costs, costs = _eager_and_compiled(hook, fallback=True)
+    assert _same_parameters(net, eager_net)
+    assert all(np.array_equal(a, b) for a, b in zip(costs, eager_costs))
 
 
 def test_a_removed_hook_lets_the_program_replay_again() -> None:
