@@ -42,17 +42,22 @@ def make_net(sizes, act="sigmoid", seed=0, dtype=np.float64):
     return net
 
 
-def book_step(net, opt):
-    """The book's training step: zero the gradients, the quadratic cost, backward, update."""
+def step_of(opt, cost):
+    """A training step: zero the gradients, c = cost(x, y), backward, update; returns c."""
 
     def step(x, y):
         opt.zero_grad()
-        c = nn.functional.quadratic_cost(net(x), y)
+        c = cost(x, y)
         c.backward()
         opt.step()
         return c
 
     return step
+
+
+def book_step(net, opt):
+    """The book's training step: the quadratic cost of net(x) against y."""
+    return step_of(opt, lambda x, y: nn.functional.quadratic_cost(net(x), y))
 
 
 def data(sizes, n, seed=1, dtype=np.float64):
@@ -72,12 +77,7 @@ def train(compiled, sizes, act="sigmoid", cost="quadratic", opt_kw=None, steps=5
         "cross-entropy": nn.functional.cross_entropy,  # softmax from the logits
     }[cost]
 
-    def step(x, y):
-        opt.zero_grad()
-        c = costf(net(x), y)
-        c.backward()
-        opt.step()
-        return c
+    step = step_of(opt, lambda x, y: costf(net(x), y))
 
     if compiled:
         step = tg.compile(step, check=check)
@@ -751,12 +751,7 @@ def test_elementwise_ops_that_broadcast_a_gradient_run_their_formula():
         body.v = v  # a parameter of the model, so run_both compares it too
         opt = optim.SGD(body.parameters(), lr=0.05)
 
-        def step(x, y):
-            opt.zero_grad()
-            c = ((body(x) * v + v) ** 2).sum() * (1.0 / len(x))
-            c.backward()
-            opt.step()
-            return c
+        step = step_of(opt, lambda x, y: ((body(x) * v + v) ** 2).sum() * (1.0 / len(x)))
 
         return body, step
 
@@ -775,12 +770,7 @@ def test_binary_cross_entropy_with_logits_mean_bit_identical(dtype):
         body = make_net(sizes, dtype=dtype)[:-1]
         opt = optim.SGD(body.parameters(), lr=2.0)
 
-        def step(x, y):
-            opt.zero_grad()
-            c = nn.F.binary_cross_entropy_with_logits(body(x), y)
-            c.backward()
-            opt.step()
-            return c
+        step = step_of(opt, lambda x, y: nn.F.binary_cross_entropy_with_logits(body(x), y))
 
         return body, step
 
