@@ -533,12 +533,11 @@ class _State:
         self.checks_left = 0
 
     def usable(self) -> bool:
-        """The guards hold: the state noted while recording (a module's mode) is unchanged, and,
-        once lowered, the parameters, optimizers and .grad state are those of the program."""
-        for owner, name, value in self.program.states.values():
-            if getattr(owner, name) is not value:
-                return False
-        return self.lowered is None or self.lowered.valid()
+        """The guards hold: once lowered, the program's own (``valid``); before, the state noted
+        while recording (a module's mode) is unchanged."""
+        if self.lowered is not None:
+            return bool(self.lowered.valid())
+        return all(getattr(o, name) is v for o, name, v in self.program.states.values())
 
 
 class CompiledStep:
